@@ -1,0 +1,138 @@
+"""Processed splits on disk: one `.npz` plus a JSON manifest, written atomically and verified on read.
+
+The cache key hashes the preprocessing parameters and each source file's path, size and mtime, so
+any change to either gives a new entry. The manifest is written last (it is the commit marker) and
+records the sha256 of the `.npz`; a missing, truncated or altered entry is detected and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from cfrec.data.split import PARTS, Split
+
+log = logging.getLogger(__name__)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _default_mode(fd: int) -> None:
+    """Give a mkstemp file (created 0600) the permissions `open()` would have given it (0666 & ~umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`.
+
+    Readers see the old file or the new one, never a partial one; an interrupted write leaves no
+    temporary file behind unless the process is killed outright (then a `.NAME.*.tmp` remains).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _default_mode(f.fileno())
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """JSON version of `atomic_write_bytes` (never leaves a truncated file)."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def source_fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
+    """Path, size and mtime of each source file: cheap staleness check for large raw files."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append({"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def cache_key(params: dict[str, Any], sources: list[dict[str, Any]]) -> str:
+    blob = json.dumps({"params": params, "sources": sources}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_split(split: Split, directory: Path, manifest: dict[str, Any]) -> None:
+    """Write `split.npz`, then `manifest.json` holding its checksum (both atomically)."""
+    arrays: dict[str, np.ndarray] = {"item_ids": np.asarray(split.item_ids).astype(str)}
+    for part in PARTS:
+        m = getattr(split, part)
+        arrays.update({f"{part}_indptr": m.indptr, f"{part}_indices": m.indices, f"{part}_shape": np.array(m.shape)})
+    directory.mkdir(parents=True, exist_ok=True)
+    npz = directory / "split.npz"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".split.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _default_mode(f.fileno())
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, npz)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_json(directory / "manifest.json", {**manifest, "split_sha256": sha256_file(npz), "counts": split.counts()})
+
+
+def load_split(directory: Path) -> Split:
+    """Read and verify a cached split; raises `CacheError` if anything is missing or altered."""
+    manifest_path, npz = directory / "manifest.json", directory / "split.npz"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CacheError(f"{manifest_path}: unreadable manifest ({e})") from e
+    if not npz.exists() or sha256_file(npz) != manifest.get("split_sha256"):
+        raise CacheError(f"{npz}: checksum does not match {manifest_path.name}")
+    with np.load(npz) as z:
+        mats = {}
+        for part in PARTS:
+            indptr, indices = z[f"{part}_indptr"], z[f"{part}_indices"]
+            data = np.ones(len(indices), dtype=np.float32)
+            mats[part] = sp.csr_matrix((data, indices, indptr), shape=tuple(z[f"{part}_shape"]))
+        split = Split(**mats, item_ids=z["item_ids"])
+    if split.counts() != manifest.get("counts"):
+        raise CacheError(f"{npz}: matrix sizes differ from {manifest_path.name}")
+    return split
+
+
+class CacheError(RuntimeError):
+    """A cache entry is missing, incomplete or does not match its manifest."""
+
+
+def cached_split(directory: Path, build: Callable[[], Split], manifest: dict[str, Any]) -> Split:
+    """Load the verified entry in `directory`, or build, save and return it (rebuilding a bad entry)."""
+    if (directory / "manifest.json").exists():
+        try:
+            return load_split(directory)
+        except CacheError as e:
+            log.warning("rebuilding the processed split: %s", e)
+            (directory / "manifest.json").unlink(missing_ok=True)  # uncommit the bad entry first
+    split = build()
+    save_split(split, directory, manifest)
+    return split

@@ -1,0 +1,117 @@
+"""`prepare_split` (raw file → cached Liang split) and the LightningDataModule serving its batches."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from cfrec.data.batches import OrderedBatches, PairBatches, RowBatches, ShuffledBatches
+from cfrec.data.cache import cache_key, cached_split, source_fingerprint
+from cfrec.data.protocol import liang_split
+from cfrec.data.split import Split
+from cfrec.data.synthetic import synthetic_interactions
+
+log = logging.getLogger(__name__)
+
+
+def _as_paths(raw_path: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    if raw_path is None:
+        return []
+    if isinstance(raw_path, (str, Path)):
+        raw_path = [raw_path]
+    return [Path(p).expanduser() for p in raw_path]
+
+
+def prepare_split(
+    name: str,
+    format: str,
+    raw_path: str | Path | Sequence[str | Path] | None = None,
+    threshold: float | None = None,
+    min_user_items: int = 5,
+    min_item_users: int = 0,
+    heldout_users: int = 100,
+    seed: int = 98765,
+    test_prop: float = 0.2,
+    reader: dict[str, Any] | None = None,
+    synthetic: dict[str, Any] | None = None,
+    cache_dir: str | Path = "~/.cache/cfrec",
+) -> Split:
+    """The processed split for these parameters: from the verified cache, or read, split and cached."""
+    protocol = dict(threshold=threshold, min_user_items=min_user_items, min_item_users=min_item_users,
+                    heldout_users=heldout_users, seed=seed, test_prop=test_prop)
+    if format == "synthetic":
+        sources: list[Path] = []
+        read = lambda: synthetic_interactions(**(synthetic or {}))  # noqa: E731
+    else:
+        from cfrec.data.download import ensure_raw
+        from cfrec.data.readers import read_interactions
+
+        sources = ensure_raw(name, _as_paths(raw_path), Path(cache_dir).expanduser() / "raw")
+        read = lambda: read_interactions(format, sources, **(reader or {}))  # noqa: E731
+    params = {"format": format, "reader": reader or {}, "synthetic": synthetic or {}, **protocol}
+    fingerprint = source_fingerprint(sources)
+    directory = Path(cache_dir).expanduser() / f"{name}-{cache_key(params, fingerprint)}"
+
+    def build() -> Split:
+        log.info("preparing %s from %s", name, [str(p) for p in sources] or "the synthetic generator")
+        return liang_split(read(), **protocol)
+
+    return cached_split(directory, build, {"name": name, "params": params, "sources": fingerprint})
+
+
+class CFDataModule(pl.LightningDataModule):
+    """Training rows in shuffled batches of users; validation/test as (fold-in, held-out) pairs.
+
+    Rows are sliced from CSR per batch (a BatchSampler hands the Dataset whole index lists), so no
+    per-user Python loop runs and nothing is densified before the model asks for it.
+    """
+
+    def __init__(self, batch_size: int = 500, eval_batch_size: int = 2000, shuffle_seed: int = 98765, **dataset: Any):
+        super().__init__()
+        self.dataset = dataset
+        self.name = dataset.get("name", "dataset")
+        self.batch_size, self.eval_batch_size, self.shuffle_seed = batch_size, eval_batch_size, shuffle_seed
+        self.split: Split | None = None
+
+    def prepare_data(self) -> None:
+        prepare_split(**self.dataset)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is None:
+            self.split = prepare_split(**self.dataset)
+
+    @property
+    def n_items(self) -> int:
+        self.setup()
+        return self.split.n_items
+
+    def _generator(self) -> torch.Generator:
+        """A private generator for a DataLoader: creating its iterator draws a base seed from it, which
+        would otherwise come from torch's global generator and shift dropout / sampling draws."""
+        return torch.Generator().manual_seed(self.shuffle_seed)
+
+    def train_dataloader(self) -> DataLoader:
+        rows = RowBatches(self.split.train)
+        sampler = ShuffledBatches(len(rows), self.batch_size, self.shuffle_seed)
+        trainer = self._trainer
+        if trainer is not None:
+            # Lightning calls `set_epoch` before each epoch, but on resuming it builds (and prefetches from)
+            # the first iterator before that call; start at the epoch being resumed so its order is right.
+            sampler.set_epoch(trainer.current_epoch)
+        return DataLoader(rows, sampler=sampler, batch_size=None, generator=self._generator())
+
+    def _pairs(self, fold_in: Any, heldout: Any) -> DataLoader:
+        pairs = PairBatches(fold_in, heldout)
+        return DataLoader(pairs, sampler=OrderedBatches(len(pairs), self.eval_batch_size), batch_size=None,
+                          generator=self._generator())
+
+    def val_dataloader(self) -> DataLoader:
+        return self._pairs(self.split.val_tr, self.split.val_te)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._pairs(self.split.test_tr, self.split.test_te)

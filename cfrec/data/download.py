@@ -1,0 +1,216 @@
+"""Fetching the public raw datasets (checksummed, atomic) and telling the user how to get the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 2**20
+_GROUPLENS = "https://files.grouplens.org/datasets/movielens"
+
+# MD5s are GroupLens' own `<zip>.md5` files (e.g. ml-20m.zip.md5), as quoted verbatim by several
+# independent projects; GroupLens publishes no SHA-256. `format` is the reader for `member`.
+KNOWN_SOURCES: dict[str, dict] = {
+    "ml-20m": {
+        "url": f"{_GROUPLENS}/ml-20m.zip",
+        "md5": "cd245b17a1ae2cc31bb14903e1204af3",
+        "member": "ml-20m/ratings.csv",
+        "format": "movielens-csv",
+    },
+    "ml-1m": {
+        "url": f"{_GROUPLENS}/ml-1m.zip",
+        "md5": "c4d9eecfca2ab87c1945afe126590906",
+        "member": "ml-1m/ratings.dat",
+        "format": "movielens-dat",
+    },
+    "ml-100k": {
+        "url": f"{_GROUPLENS}/ml-100k.zip",
+        "md5": "0e33842e24a9c977be4e0107933c0723",
+        "member": "ml-100k/u.data",
+        "format": "movielens-tsv",
+    },
+    "netflix": {
+        "url": None,
+        "format": "netflix",
+        "obtain": (
+            "the Netflix Prize training_set directory of mv_*.txt files (inside training_set.tar in "
+            "nf_prize_dataset.tar.gz from https://archive.org/details/nf_prize_dataset.tar; Kaggle's "
+            "combined_data_*.txt files work too), then set dataset.raw_path=/path/to/training_set"
+        ),
+    },
+    "msd": {
+        "url": None,
+        "format": "msd-triplets",
+        "obtain": (
+            "the Echo Nest Taste Profile subset train_triplets.txt (the 'triplets for 1M users' zip "
+            "linked from http://millionsongdataset.com/tasteprofile/), unzip it, "
+            "then set dataset.raw_path=/path/to/train_triplets.txt"
+        ),
+    },
+}
+
+
+class DownloadError(OSError):
+    """A URL could not be fetched; the message says how to download it by hand instead."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded file does not match its published checksum."""
+
+
+def fetch(
+    url: str,
+    dest: Path,
+    sha256: str | None = None,
+    md5: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download `url` to `dest` via a temporary file, verify checksums, then rename atomically."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digests = _download(url, out, dest.name, progress)
+        _verify(url, {"sha256": sha256, "md5": md5}, digests)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _download(url: str, out, label: str, progress: bool) -> dict[str, str]:
+    """Stream `url` into the open file `out`; return its sha256 and md5 hex digests."""
+    hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            received = 0
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=label, disable=not progress
+            ) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as err:
+        raise DownloadError(_offline_message(url, err)) from err
+    if total is not None and received != total:
+        raise DownloadError(_offline_message(url, f"got {received} of {total} bytes"))
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def _offline_message(url: str, reason: object) -> str:
+    return (
+        f"could not fetch {url} ({reason}); are you offline? You can download it by hand "
+        "and point dataset.raw_path at the file"
+    )
+
+
+def _verify(source: object, expected: dict[str, str | None], got: dict[str, str]) -> None:
+    """Raise ChecksumError unless every given checksum matches."""
+    for algo, want in expected.items():
+        if want and want.lower() != got[algo]:
+            raise ChecksumError(
+                f"{algo} checksum mismatch for {source}: expected {want.lower()}, got {got[algo]}"
+                " (the download was deleted; retry, or download it by hand)"
+            )
+
+
+def file_digests(path: Path) -> dict[str, str]:
+    """sha256 and md5 hex digests of a local file (to check a cached archive)."""
+    hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def extract(zip_path: Path, member: str, dest_dir: Path) -> Path:
+    """Extract one member of a zip to `dest_dir/member`, via a temporary file and atomic rename."""
+    dest = Path(dest_dir) / member
+    if not dest.resolve().is_relative_to(Path(dest_dir).resolve()):
+        raise ValueError(f"zip member {member!r} would land outside {dest_dir}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(zip_path) as archive, archive.open(member) as src:
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                os.replace(tmp, dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+    except KeyError:
+        raise FileNotFoundError(f"{zip_path} has no member {member!r}") from None
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{zip_path} is not a valid zip archive ({err}); delete it and retry") from err
+    return dest
+
+
+def ensure_raw(
+    name: str, raw_path: str | Path | Sequence[str | Path] | None, cache_dir: Path
+) -> list[Path]:
+    """The raw files of dataset `name`: `raw_path` if it exists, else downloaded into `cache_dir`."""
+    given = [] if raw_path is None else (
+        [Path(raw_path)] if isinstance(raw_path, (str, Path)) else [Path(p) for p in raw_path]
+    )
+    missing = [p for p in given if not p.exists()]
+    if given and not missing:
+        return given
+    where = f" at {', '.join(map(str, missing))}" if missing else ""
+    source = KNOWN_SOURCES.get(name)
+    if source is None:
+        raise FileNotFoundError(
+            f"raw data for {name!r} not found{where}; set dataset.raw_path to its file(s)"
+        )
+    if source["url"] is None:
+        raise FileNotFoundError(f"raw data for {name!r} not found{where}. Obtain {source['obtain']}")
+    if missing:
+        log.warning("raw data for %s not found%s; using the published copy instead", name, where)
+    return [_download_source(name, source, Path(cache_dir))]
+
+
+def _download_source(name: str, source: dict, cache_dir: Path) -> Path:
+    """Fetch (unless a verified copy is cached) and extract a registered archive's member."""
+    member = cache_dir / source["member"]
+    if member.exists():
+        return member
+    archive = cache_dir / source["url"].rsplit("/", 1)[-1]
+    if archive.exists():
+        try:
+            _verify(archive, {"md5": source.get("md5"), "sha256": source.get("sha256")},
+                    file_digests(archive))
+        except ChecksumError:
+            log.warning("cached %s fails its checksum; downloading it again", archive)
+            archive.unlink()
+    if not archive.exists():
+        log.info("downloading %s into %s", source["url"], cache_dir)
+        try:
+            fetch(source["url"], archive, sha256=source.get("sha256"), md5=source.get("md5"))
+        except DownloadError as err:
+            raise FileNotFoundError(
+                f"raw data for {name!r} is missing and the download failed: {err}. By hand: "
+                f"download {source['url']}, unzip it, and set dataset.raw_path=/path/to/{source['member']}"
+            ) from err
+    return extract(archive, source["member"], cache_dir)

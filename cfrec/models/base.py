@@ -1,0 +1,80 @@
+"""The two questions every model answers: how to fit, and `score(fold_in) -> scores over all items`.
+
+`CFModule` is the LightningModule base of the neural models: it owns validation and test (Liang's
+fold-in evaluation with the shared metrics), so a subclass only writes `training_step` and `score`.
+`FittedRecommender` is the base of models fitted outside a gradient loop (EASE, WMF, SLIM, popularity).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import pytorch_lightning as pl
+import scipy.sparse as sp
+import torch
+
+from cfrec.metrics import ranking_metrics, summarize
+
+
+class CFModule(pl.LightningModule, abc.ABC):
+    """Neural recommender: batches of training rows in, logits over all items out.
+
+    Validation and test batches are `(fold_in, heldout)` pairs of sparse rows; per-user metrics are
+    gathered over the epoch and logged as `val/ndcg@100`, `val/recall@20`, ... (and `_se`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._per_user: dict[str, list[torch.Tensor]] = {}
+        self.results: dict[str, Any] = {}
+        self.history: list[dict[str, float]] = []  # validation metrics of every training epoch
+
+    @abc.abstractmethod
+    def score(self, fold_in: torch.Tensor) -> torch.Tensor:
+        """Scores (B, I) for users given their fold-in rows (sparse or dense); higher = recommend."""
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        fold_in, heldout = batch
+        for name, values in ranking_metrics(self.score(fold_in), fold_in, heldout).items():
+            self._per_user.setdefault(name, []).append(values.detach().cpu())
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        summary = summarize({k: torch.cat(v) for k, v in self._per_user.items()})
+        self._per_user = {}
+        self.results[stage] = summary
+        if stage == "val" and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
+            self.history.append({"epoch": self.current_epoch, **summary})
+        for name, value in summary.items():
+            self.log(f"{stage}/{name}", float(value), prog_bar=name == "ndcg@100")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+
+class FittedRecommender(abc.ABC):
+    """Recommender fitted in closed form or by its own solver on the training matrix.
+
+    `fit` receives the whole `Split`, so a model may choose its hyperparameters on the validation
+    users (EASE's λ grid); it must never look at `test_tr` / `test_te`.
+    """
+
+    #: hyperparameters chosen during `fit` (written to metrics.json)
+    chosen: dict[str, Any]
+
+    @abc.abstractmethod
+    def fit(self, split: "Split") -> "FittedRecommender":  # noqa: F821 (forward ref, avoids an import cycle)
+        """Learn from `split.train` (and optionally `split.val_tr` / `split.val_te`)."""
+
+    @abc.abstractmethod
+    def score(self, fold_in: sp.csr_matrix) -> torch.Tensor:
+        """Scores (B, I) for a batch of fold-in rows given as a scipy CSR matrix."""

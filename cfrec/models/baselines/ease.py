@@ -1,0 +1,126 @@
+"""EASE (Steck, WWW'19): closed-form item-item weights B = I − P·diag(1/diag P), P = (XᵀX + λI)⁻¹.
+
+λ is picked from a grid by NDCG@100 on the validation users; the Gram matrix is built once and only
+its diagonal changes between λ values. One dense inverse per λ (LU in float32) beat an
+eigendecomposition of G reused for every λ on ML-1M (see docs/baselines.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import scipy.sparse as sp
+import torch
+
+from cfrec.data.sparse import to_torch_csr
+from cfrec.data.split import Split
+from cfrec.evaluation import evaluate
+from cfrec.models.base import FittedRecommender
+
+log = logging.getLogger(__name__)
+
+#: dense I×I float32 matrices alive at the peak: G, and the inverse's input copy, workspace and output
+PEAK_MATRICES = 4
+
+
+class EASEMemoryError(MemoryError, ValueError):
+    """The dense I×I matrices of EASE do not fit in the memory of the chosen device."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' → cuda when available, else cpu; anything else is passed to torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on a cuda device, or MemAvailable of /proc/meminfo for cpu (None if unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        return None
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def check_memory(n_items: int, device: torch.device) -> None:
+    """Refuse (EASEMemoryError) when the dense matrices would not fit on `device`."""
+    need = PEAK_MATRICES * n_items**2 * 4
+    free = available_bytes(device)
+    if free is not None and need > free:
+        raise EASEMemoryError(
+            f"EASE on {n_items} items needs about {need / 1e9:.1f} GB ({PEAK_MATRICES} dense "
+            f"{n_items}×{n_items} float32 matrices) but only {free / 1e9:.1f} GB is available on {device}"
+        )
+
+
+def gram(x: sp.csr_matrix, device: torch.device, chunk: int = 4096) -> torch.Tensor:
+    """Dense float32 XᵀX, accumulated over chunks of users as sparse(X_cᵀ) @ dense(X_c)."""
+    g = torch.zeros(x.shape[1], x.shape[1], device=device)
+    for start in range(0, x.shape[0], chunk):
+        rows = x[start : start + chunk]
+        dense = torch.from_numpy(rows.toarray()).to(device, torch.float32)
+        g += to_torch_csr(rows.T.tocsr()).to(device) @ dense
+    return g
+
+
+def weights(g: torch.Tensor, lam: float) -> torch.Tensor:
+    """B = −P / diag(P) column-wise with zero diagonal, P = (G + λI)⁻¹; G is left unchanged."""
+    diag = g.diagonal().clone()
+    g.diagonal().add_(lam)
+    try:
+        p = torch.linalg.inv(g)
+    finally:
+        g.diagonal().copy_(diag)
+    p /= -p.diagonal().clone()
+    p.diagonal().zero_()
+    return p
+
+
+class EASE(FittedRecommender):
+    """Embarrassingly shallow autoencoder; scores = X_foldin · B."""
+
+    def __init__(
+        self,
+        n_items: int,
+        lambdas: float | Sequence[float] = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0),
+        device: str = "auto",
+        eval_batch_size: int = 2000,
+    ) -> None:
+        self.n_items = n_items
+        self.lambdas = [float(lambdas)] if isinstance(lambdas, (int, float)) else [float(v) for v in lambdas]
+        if not self.lambdas or min(self.lambdas) <= 0:
+            raise ValueError(f"EASE needs at least one λ > 0 (got lambdas={self.lambdas})")
+        self.device = resolve_device(device)
+        self.eval_batch_size = eval_batch_size
+        self.B = torch.zeros(0, 0)
+        self.chosen = {}
+
+    def fit(self, split: Split) -> EASE:
+        """Gram matrix once; one inverse per λ scored on val_tr → val_te; keep the best λ's B."""
+        check_memory(self.n_items, self.device)
+        g = gram(split.train, self.device)
+        by_lambda: dict[str, float] = {}
+        if len(self.lambdas) > 1:
+            for lam in self.lambdas:
+                self.B = weights(g, lam)
+                by_lambda[f"{lam:g}"] = evaluate(self, split.val_tr, split.val_te, self.eval_batch_size, self.device)["ndcg@100"]
+                log.info("EASE λ=%g: validation NDCG@100 %.4f", lam, by_lambda[f"{lam:g}"])
+            best = max(self.lambdas, key=lambda lam: by_lambda[f"{lam:g}"])
+        else:
+            best = self.lambdas[0]
+        if len(self.lambdas) == 1 or best != self.lambdas[-1]:
+            self.B = torch.empty(0)  # release the last λ's weights before the final inverse
+            self.B = weights(g, best)
+        self.chosen = {"lambda": best, "val_ndcg@100_by_lambda": by_lambda}
+        return self
+
+    def score(self, fold_in: sp.csr_matrix) -> torch.Tensor:
+        """X_foldin · B on the model's device."""
+        return to_torch_csr(fold_in).to(self.device) @ self.B

@@ -1,0 +1,109 @@
+"""Amortised posteriors q(z|x): Liang's Gaussian encoder and the contract every encoder follows.
+
+An encoder maps a batch of user rows to a `Posterior`: the z fed to the decoder (a reparameterised
+sample in training, the mean at evaluation) and what the divergence term needs. `divergence` gives
+the per-user KL(q||p) — in closed form where it exists, otherwise the Monte Carlo estimate
+log q(z|x) - log p(z) at the sampled z.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cfrec.data.sparse import densify
+
+
+@dataclass
+class Posterior:
+    """q(z|x) for a batch: z (B, D) plus the Gaussian parameters and, when needed, log q(z|x) (B,)."""
+
+    z: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    log_q: torch.Tensor | None = None  # Monte Carlo log q(z|x); None when q is the Gaussian (mu, logvar)
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)) summed over the last dimension."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+def input_layer(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """First layer on a user row: sparse x @ Wᵀ without densifying (in fp32, outside autocast: sparse
+    kernels lack bf16 on CPU), dense otherwise."""
+    if x.layout == torch.strided:
+        return layer(x)
+    with torch.autocast(x.device.type, enabled=False):
+        return torch.sparse.mm(x, layer.weight.t()) + layer.bias
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit L2 norm (Liang's input normalisation); keeps a sparse batch sparse."""
+    if x.layout == torch.strided:
+        return F.normalize(x, dim=1)
+    crow, values = x.crow_indices(), x.values()
+    counts = crow[1:] - crow[:-1]
+    row_of_value = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), counts)
+    norms = torch.zeros(x.shape[0], device=x.device, dtype=values.dtype).index_add_(0, row_of_value, values**2)
+    scaled = values / norms.sqrt().clamp_min(1e-12)[row_of_value]
+    return torch.sparse_csr_tensor(crow, x.col_indices(), scaled, size=x.shape, check_invariants=False)
+
+
+def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout on the non-zeros only (zeros stay zero, so the result equals dense dropout)."""
+    if not training or p == 0.0:
+        return x
+    if x.layout == torch.strided:
+        return F.dropout(x, p, training=True)
+    values = F.dropout(x.values(), p, training=True)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, size=x.shape, check_invariants=False)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Liang's initialisation: Glorot-uniform weights, biases N(0, 0.001²)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.normal_(m.bias, std=0.001)
+
+
+class GaussianEncoder(nn.Module):
+    """Mult-VAE's q(z|x) = N(mu(x), diag σ²(x)) (Eq. 3): L2-normalised input, dropout, tanh MLP."""
+
+    def __init__(self, n_items: int, hidden_dims: list[int] = (600,), latent_dim: int = 200, dropout: float = 0.5):
+        super().__init__()
+        dims = [n_items, *hidden_dims]
+        self.first = nn.Linear(dims[0], dims[1]) if hidden_dims else None
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[1:-1], dims[2:]))
+        last = dims[-1]
+        self.head = nn.Linear(last, 2 * latent_dim) if hidden_dims else nn.Linear(n_items, 2 * latent_dim)
+        self.latent_dim, self.dropout, self.hidden_dim = latent_dim, dropout, last
+        xavier_init(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer h(x) (normalised, dropped-out input through the tanh MLP)."""
+        x = sparse_dropout(l2_normalize(x), self.dropout, self.training)
+        if self.first is None:
+            return densify(x)
+        h = torch.tanh(input_layer(x, self.first))
+        for layer in self.hidden:
+            h = torch.tanh(layer(h))
+        return h
+
+    def gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mu, logvar, h) of q(z|x)."""
+        h = self.features(x)
+        out = self.head(h) if self.first is not None else input_layer(h, self.head)
+        mu, logvar = out.chunk(2, dim=-1)
+        return mu, logvar, h
+
+    def forward(self, x: torch.Tensor) -> Posterior:
+        mu, logvar, _ = self.gaussian(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return Posterior(z=z, mu=mu, logvar=logvar)

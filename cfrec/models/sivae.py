@@ -1,0 +1,106 @@
+"""Semi-implicit q(z|x) (SIVAE, §3.6): an implicit, noise-driven mean ψ and an explicit variance σ²(x).
+
+q(z|x) = ∫ N(z; ψ, diag σ²(x)) q(ψ|x) dψ with ψ = f(ℓ_M, x), ℓ_t = T_t(ℓ_{t−1}, ε_t, x) (Eq. 12). The marginal
+is intractable, so training uses the surrogate of the bound L_K (Algorithm 1): log q(z|x) is replaced by the
+log of the mixture over ψ⁽⁰⁾ (the component z was drawn from) and K fresh draws ψ⁽¹⁾..ψ⁽ᴷ⁾ of the same user.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cfrec.models.encoders import Posterior, gaussian_log_prob, input_layer, l2_normalize, sparse_dropout, xavier_init
+
+NOISE_MEANS = {"bernoulli": 0.5, "gaussian": 0.0}
+EVAL_MODES = ("noise_mean", "psi_mean", "sample")
+
+
+def mixture_log_prob(z: torch.Tensor, psi: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log (1/(K+1)) Σ_k N(z; ψ⁽ᵏ⁾, diag e^logvar) per user: z (B, D), psi (K+1, B, D) -> (B,), by logsumexp."""
+    return torch.logsumexp(gaussian_log_prob(z, psi, logvar), dim=0) - math.log(psi.shape[0])
+
+
+class SemiImplicitEncoder(nn.Module):
+    """SIVAE's encoder (Eq. 12): ψ from M noise layers that each also see x; log σ² = g(x) from x alone.
+
+    x (L2-normalised, dropped out) goes once through a tanh MLP to h(x); h feeds g, and one linear map of h
+    gives x's additive share of every T_t and of f (the skip connections), so the I-wide layer runs once
+    per batch however many ψ are drawn. The K+1 draws of the noise path run batched along a leading dim.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        hidden_dims: list[int] = (600,),
+        latent_dim: int = 200,
+        noise_dims: list[int] = (100, 100),
+        layer_dim: int = 600,
+        noise: str = "bernoulli",
+        extra_psi: int = 1,
+        dropout: float = 0.5,
+        eval_mode: str = "noise_mean",
+        eval_samples: int = 16,
+    ):
+        super().__init__()
+        if not hidden_dims or not noise_dims:
+            raise ValueError("SemiImplicitEncoder needs at least one hidden layer and one noise layer")
+        if noise not in NOISE_MEANS:
+            raise ValueError(f"noise must be one of {sorted(NOISE_MEANS)}, got {noise!r}")
+        if eval_mode not in EVAL_MODES:
+            raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
+        dims = [n_items, *hidden_dims]
+        self.first = nn.Linear(dims[0], dims[1])
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[1:-1], dims[2:]))
+        self.logvar = nn.Linear(dims[-1], latent_dim)  # g(x)
+        self.noise_dims = list(noise_dims)
+        ins = [n + (layer_dim if t else 0) for t, n in enumerate(self.noise_dims)]
+        self.layers = nn.ModuleList(nn.Linear(n, layer_dim) for n in ins)  # T_t's [ℓ_{t−1}, ε_t] part
+        self.skip_sizes = [layer_dim] * len(self.noise_dims) + [latent_dim]
+        self.skip = nn.Linear(dims[-1], sum(self.skip_sizes), bias=False)  # x's part of T_1..T_M and f
+        self.out = nn.Linear(layer_dim, latent_dim)  # f's ℓ_M part
+        self.latent_dim, self.hidden_dim, self.dropout = latent_dim, dims[-1], dropout
+        self.noise, self.extra_psi, self.eval_mode, self.eval_samples = noise, extra_psi, eval_mode, eval_samples
+        xavier_init(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """h(x): the normalised, dropped-out input through the tanh MLP (first layer kept sparse)."""
+        x = sparse_dropout(l2_normalize(x), self.dropout, self.training)
+        h = torch.tanh(input_layer(x, self.first))
+        for layer in self.hidden:
+            h = torch.tanh(layer(h))
+        return h
+
+    def _noise(self, shape: tuple[int, ...], like: torch.Tensor, at_mean: bool) -> torch.Tensor:
+        """ε_t ~ Bernoulli(0.5) (SIVI's choice) or N(0, 1); its mean when `at_mean`."""
+        if at_mean:
+            return like.new_full(shape, NOISE_MEANS[self.noise])
+        eps = like.new_empty(shape)
+        return eps.bernoulli_(0.5) if self.noise == "bernoulli" else eps.normal_()
+
+    def psi(self, h: torch.Tensor, n: int, at_mean: bool = False) -> torch.Tensor:
+        """n draws of ψ = f(ℓ_M, x) per user (Eq. 12), shape (n, B, D); ℓ_t = tanh(T_t[ℓ_{t−1}, ε_t] + S_t h)."""
+        *skips, skip_f = self.skip(h).split(self.skip_sizes, dim=-1)  # computed once, broadcast over n
+        ell = None
+        for layer, noise_dim, skip in zip(self.layers, self.noise_dims, skips):
+            eps = self._noise((n, h.shape[0], noise_dim), h, at_mean)
+            ell = torch.tanh(layer(eps if ell is None else torch.cat([ell, eps], dim=-1)) + skip)
+        return self.out(ell) + skip_f
+
+    def point(self, h: torch.Tensor) -> torch.Tensor:
+        """The evaluation z: ψ at the noise mean, the mean of `eval_samples` ψ draws, or one ψ draw."""
+        if self.eval_mode == "noise_mean":
+            return self.psi(h, 1, at_mean=True)[0]
+        return self.psi(h, self.eval_samples if self.eval_mode == "psi_mean" else 1).mean(0)
+
+    def forward(self, x: torch.Tensor) -> Posterior:
+        h = self.features(x)
+        logvar = self.logvar(h)
+        if not self.training:
+            z = self.point(h)
+            return Posterior(z=z, mu=z, logvar=logvar)
+        psi = self.psi(h, self.extra_psi + 1)  # ψ⁽⁰⁾ and K extra draws, all differentiable (as SIVI's code)
+        z = psi[0] + torch.randn_like(psi[0]) * torch.exp(0.5 * logvar)  # z ~ N(ψ⁽⁰⁾, σ²(x)), reparameterised
+        return Posterior(z=z, mu=psi[0], logvar=logvar, log_q=mixture_log_prob(z, psi, logvar))  # L_K surrogate

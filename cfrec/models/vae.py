@@ -1,0 +1,164 @@
+"""The VAE family of Tables 2 and 3 as one LightningModule: encoder, likelihood, prior and β schedule are parts.
+
+Mult-VAE (Liang et al. 2018) is GaussianEncoder + Multinomial + StandardNormal + Anneal; Table 2's KL-free
+rows swap in `Zero` (and `Logistic`), Table 3 swaps the prior (VampPrior), the encoder (IAF, SIVAE) or
+adds the weight penalty (VAE+Reg, l2 = 0.01). Objective per batch (Eq. 5, negated, plus the penalty):
+
+    loss = −mean_u log p(x_u | z_u) + β · mean_u KL(q(z_u | x_u) || p(z_u)) + l2 · Σ ||W||²
+
+Parts arrive as objects (Hydra's recursive instantiate: partials for encoder and prior) or as `_target_`
+configs; either way the hyperparameters hold the configs, so `VAE.load_from_checkpoint` rebuilds the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from pytorch_lightning.trainer.states import TrainerFn
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
+
+from cfrec.data.batches import UserBatch
+from cfrec.models.base import CFModule
+from cfrec.models.encoders import Posterior, gaussian_log_prob, xavier_init
+from cfrec.models.schedules import Schedule, Search
+
+
+def _plain(value: Any) -> Any:
+    """Configs, partials and dataclass parts as nested plain dicts and lists (checkpoint- and YAML-safe)."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, functools.partial) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return part_config(value)
+    return value
+
+
+def part_config(part: Any) -> dict[str, Any]:
+    """A `_target_` config that rebuilds `part`: a config, a keyword-only partial, or a dataclass part."""
+    if isinstance(part, Mapping):
+        return _plain(part)
+    if isinstance(part, functools.partial) and not part.args:
+        target = f"{part.func.__module__}.{part.func.__qualname__}"
+        return {"_target_": target, "_partial_": True, **_plain(part.keywords)}
+    if dataclasses.is_dataclass(part) and not isinstance(part, type):
+        target = f"{type(part).__module__}.{type(part).__qualname__}"
+        init_fields = [f.name for f in dataclasses.fields(part) if f.init]
+        return {"_target_": target, **{name: _plain(getattr(part, name)) for name in init_fields}}
+    raise TypeError(f"cannot describe {part!r} as a config: pass a _target_ config, a partial or a dataclass")
+
+
+def _build(part: Any) -> Any:
+    """The part itself, instantiated first when given as a config."""
+    return instantiate(part) if isinstance(part, Mapping) else part
+
+
+class VAE(CFModule):
+    """β-VAE for implicit feedback (Eq. 5) with a [latent → 600 → I] tanh decoder (Liang's p-network)."""
+
+    def __init__(
+        self,
+        n_items: int,
+        encoder: Any,
+        likelihood: Any,
+        prior: Any,
+        beta: Any,
+        decoder_hidden_dims: list[int] = (600,),
+        l2: float = 0.0,
+        lr: float = 1e-3,
+        mc_samples: int = 1,
+    ):
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "n_items": n_items,
+                "encoder": part_config(encoder),
+                "likelihood": part_config(likelihood),
+                "prior": part_config(prior),
+                "beta": part_config(beta),
+                "decoder_hidden_dims": _plain(decoder_hidden_dims),
+                "l2": l2,
+                "lr": lr,
+                "mc_samples": mc_samples,
+            }
+        )
+        self.encoder: nn.Module = _build(encoder)(n_items=n_items)
+        self.prior: nn.Module = _build(prior)(n_items=n_items, encoder=self.encoder)
+        self.likelihood = _build(likelihood)
+        self.beta: Schedule = _build(beta)
+        self.l2, self.lr, self.mc_samples = l2, lr, mc_samples
+        dims = [self.encoder.latent_dim, *decoder_hidden_dims, n_items]
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.Tanh()]
+        self.decoder = nn.Sequential(*layers[:-1])  # tanh on hidden layers, linear logits η
+        xavier_init(self.decoder)
+
+    def divergence(self, post: Posterior) -> torch.Tensor:
+        """Per-user KL(q || p): closed form for a Gaussian q when the prior has one, else log q(z|x) − log p(z)."""
+        if post.log_q is None and hasattr(self.prior, "kl_gaussian"):
+            return self.prior.kl_gaussian(post.mu.float(), post.logvar.float())
+        z = post.z.float()
+        log_q = post.log_q if post.log_q is not None else gaussian_log_prob(z, post.mu.float(), post.logvar.float())
+        return log_q.float() - self.prior.log_prob(z).float()
+
+    def weight_penalty(self) -> torch.Tensor:
+        """Σ ||W||² over the weight matrices of encoder and decoder (biases and pseudo-inputs excluded, as Liang)."""
+        params = [*self.encoder.named_parameters(), *self.decoder.named_parameters()]
+        return sum(p.pow(2).sum() for name, p in params if name.endswith("weight"))
+
+    def losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
+        """Eq. 5 on a batch, averaged over users and `mc_samples` draws of z: loss, recon (mean log p(x|z)) and,
+        unless the schedule skips it, kl and bound (the ELBO, β = 1)."""
+        recon = kl = 0.0
+        for _ in range(self.mc_samples):
+            post = self.encoder(x)
+            recon = recon + self.likelihood.log_prob(x, self.decoder(post.z).float()).mean()
+            if not self.beta.skip_kl:
+                kl = kl + self.divergence(post).mean()
+        out = {"recon": recon / self.mc_samples}
+        out["loss"] = -out["recon"]
+        if not self.beta.skip_kl:
+            out["kl"] = kl / self.mc_samples
+            out["bound"] = out["recon"] - out["kl"]
+            out["loss"] = out["loss"] + beta * out["kl"]
+        if self.l2:
+            out["loss"] = out["loss"] + self.l2 * self.weight_penalty()
+        return out
+
+    def training_step(self, batch: UserBatch, batch_idx: int) -> torch.Tensor:
+        beta = self.beta(self.global_step)
+        terms = self.losses(batch.x, beta)
+        logs = {f"train/{k}": v for k, v in terms.items()} | {"train/beta": beta}
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=batch.x.shape[0])
+        return terms["loss"]
+
+    @torch.no_grad()
+    def score(self, fold_in: torch.Tensor) -> torch.Tensor:
+        """Logits η at the posterior's evaluation z (encoder in eval mode: no dropout, no sampling)."""
+        was_training = self.encoder.training
+        z = self.encoder.eval()(fold_in).z
+        self.encoder.train(was_training)
+        return self.decoder(z)
+
+    def on_fit_start(self) -> None:
+        self.beta.start(self.trainer.estimated_stepping_batches)
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        fitting = self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking
+        if isinstance(self.beta, Search) and fitting:  # not the sanity check, nor a later trainer.validate
+            self.beta.record(self.beta(max(self.global_step - 1, 0)), self.results["val"]["ndcg@100"])
+            self.results["beta_search"] = self.beta.curve()
+            self.log("beta_search/best_beta", self.beta.best_beta)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)

@@ -1,0 +1,68 @@
+"""`python -m cfrec.report <sweep dir> [<sweep dir> ...] [--out DIR]`: the paper's tables over finished sweeps.
+
+Prints the Markdown report and writes, under --out (default: `<first sweep dir>/report`): report.md,
+results.csv (one line per table × dataset × model), runs.csv (one line per run), and the PNG plots.
+Exit status 0 even when runs failed (they are listed); 2 when no run was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cfrec.report.collect import collect
+from cfrec.report.tables import (PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv,
+                                 runs_csv)
+
+
+def report(roots: list[str | Path], out: str | Path | None = None, split: str = "test",
+           reference_dataset: str | None = "ml-20m", tables: list[str] | None = None,
+           paper_csv: str | Path = PAPER_CSV, plots: bool = True) -> str:
+    """Build the report of the runs under `roots`, write its files to `out`, return the Markdown."""
+    roots = [str(r) for r in roots]
+    runs = collect(roots)
+    out = Path(out) if out is not None else Path(roots[0]) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    sections = build_sections(aggregate(runs, split), load_paper(paper_csv), reference_dataset, tables)
+    pngs: list[Path] = []
+    if plots:
+        from cfrec.report.plots import plot_beta_search, plot_histories
+
+        pngs = plot_histories(runs, out) + plot_beta_search(runs, out)
+    markdown = render_markdown(sections, runs, roots, split, pngs)
+    (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
+    (out / "results.csv").write_text(results_csv(sections), encoding="utf-8")
+    (out / "runs.csv").write_text(runs_csv(runs), encoding="utf-8")
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cfrec.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweeps", nargs="+", help="sweep (multirun) or run directories; searched recursively")
+    parser.add_argument("--out", help="where report.md, results.csv, runs.csv and the plots go "
+                                      "(default: <first sweep>/report)")
+    parser.add_argument("--split", choices=("test", "val"), default="test", help="users to report (default: test)")
+    parser.add_argument("--reference-dataset", default="ml-20m",
+                        help="published numbers shown beside datasets the paper has none for; 'none' for no column")
+    parser.add_argument("--tables", help="comma-separated paper tables to show (table2,table3); default: those "
+                                         "holding a row that ran")
+    parser.add_argument("--paper-csv", default=str(PAPER_CSV), help="published numbers (default: the packaged one)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    args = parser.parse_args(argv)
+    ref = None if args.reference_dataset.lower() in ("none", "") else args.reference_dataset
+    tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
+    try:
+        markdown = report(args.sweeps, args.out, args.split, ref, tables, args.paper_csv, not args.no_plots)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown)
+    if "Runs: 0 " in markdown:
+        print("error: no runs (metrics.json or .hydra/) under " + ", ".join(args.sweeps), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

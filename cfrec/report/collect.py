@@ -1,0 +1,199 @@
+"""Find the runs of one or more sweep directories and label each with its (dataset, row).
+
+A run is a directory holding `metrics.json` (written by `cfrec.training.run`, or by `train.py` with
+`status: failed` when the run raised). A directory holding `.hydra/config.yaml` but no `metrics.json`
+is an *incomplete* run (still running, killed, or crashed before anything was written).
+
+The row of a run is, in order: the `row` key of its config (set by the presets' `conf/row/<name>.yaml`),
+the `row` group choice, or a name derived from its choices (model / likelihood / prior / beta) and
+`model.l2`, so that hand-written sweeps such as `model=mult beta=zero likelihood=logistic` still land on
+the paper's "Logistic" row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+# canonical row name -> the label the paper (or reference.md §1) uses
+ROW_LABELS: dict[str, str] = {
+    "mult_vae": "Mult-VAE",
+    "multinomial": "Multinomial",
+    "logistic": "Logistic",
+    "wmf": "WMF",
+    "slim": "SLIM",
+    "cdae": "CDAE",
+    "awae": "aWAE",
+    "vae_vamp": "VAE+Vamp",
+    "vae_iaf": "VAE+IAF",
+    "vae_reg": "VAE+Reg",
+    "sivae": "SIVAE",
+    "ease": "EASE",
+    "mult_dae": "Mult-DAE",
+    "recvae": "RecVAE",
+    "popularity": "Popularity",
+    "beta_search": "Mult-VAE (β search)",
+}
+# model config name -> row name for models that are their own row
+_MODEL_ROWS = {"dae": "mult_dae", "wmf": "wmf", "slim": "slim", "cdae": "cdae", "awae": "awae", "ease": "ease",
+               "recvae": "recvae", "popularity": "popularity"}
+# the VAE family's base names and the parts of Liang's Mult-VAE
+_VAE_BASES = {"mult": ("mult_vae", "VAE"), "iaf": ("vae_iaf", "VAE+IAF"), "sivae": ("sivae", "SIVAE")}
+_VAE_DEFAULTS = {"likelihood": "multinomial", "prior": "standard", "beta": "anneal"}
+
+METRICS = ("recall@20", "recall@50", "ndcg@100")
+_SKIP_DIRS = {".hydra", ".submitit", "checkpoints", "wandb", "csv", "report", "lightning_logs", "__pycache__"}
+
+
+def row_label(row: str) -> str:
+    """The display label of a row name: the paper's for known rows, `VAE (beta=constant, ...)` for derived
+    VAE variants, the name itself otherwise."""
+    if row in ROW_LABELS:
+        return ROW_LABELS[row]
+    base, sep, rest = row.partition("[")
+    if sep and base in _VAE_BASES and rest.endswith("]"):
+        return f"{_VAE_BASES[base][1]} ({rest[:-1].replace(',', ', ')})"
+    return row
+
+
+def derive_row(choices: dict[str, Any], config: dict[str, Any] | None = None) -> str:
+    """A row name from Hydra's group choices (and `model.l2` of the config) when the run has no `row`.
+
+    Liang's Mult-VAE parts give the paper's names: β=zero → Multinomial / Logistic, prior=vamp → VAE+Vamp,
+    model.l2 > 0 → VAE+Reg, model=iaf → VAE+IAF; other combinations get e.g. `mult[likelihood=gaussian,beta=constant]`.
+    """
+    model = str(choices.get("model") or (config or {}).get("model", {}).get("_target_", "unknown"))
+    if model not in _VAE_BASES:
+        return _MODEL_ROWS.get(model, model)
+    parts = {k: str(choices.get(k) or v) for k, v in _VAE_DEFAULTS.items()}
+    l2 = float(((config or {}).get("model") or {}).get("l2") or 0.0)
+    diff = {k: v for k, v in parts.items() if v != _VAE_DEFAULTS[k]}
+    if l2 > 0:
+        diff["l2"] = f"{l2:g}"
+    if model == "mult":
+        if not diff:
+            return "mult_vae"
+        if diff == {"beta": "zero"}:
+            return "multinomial"
+        if diff == {"likelihood": "logistic", "beta": "zero"}:
+            return "logistic"
+        if diff == {"prior": "vamp"}:
+            return "vae_vamp"
+        if set(diff) == {"l2"} and l2 == 0.01:
+            return "vae_reg"
+        if diff == {"beta": "search"}:
+            return "beta_search"
+    elif not diff:
+        return _VAE_BASES[model][0]
+    return f"{model}[" + ",".join(f"{k}={v}" for k, v in diff.items()) + "]"
+
+
+@dataclass
+class Run:
+    """One run directory: its metrics.json (if any) and the labels the report groups it by."""
+
+    path: Path
+    status: str  # "ok", "failed", or "incomplete" (no metrics.json)
+    dataset: str
+    row: str
+    seed: int | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    mtime: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return row_label(self.row)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def test(self, metric: str) -> float:
+        """The run's test value of `metric` (NaN when absent)."""
+        value = (self.metrics.get("test") or {}).get(metric)
+        return float(value) if value is not None else math.nan
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception:  # noqa: BLE001 (a torn or hand-edited file must not stop the report)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _hydra_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, choices) from the run's `.hydra/` (Hydra writes them before the job starts)."""
+    config = _load_yaml(run_dir / ".hydra" / "config.yaml")
+    hydra = _load_yaml(run_dir / ".hydra" / "hydra.yaml").get("hydra", {})
+    choices = ((hydra.get("runtime") or {}).get("choices")) or {}
+    return config, choices
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read one run directory (with or without metrics.json)."""
+    metrics_path = run_dir / "metrics.json"
+    metrics: dict[str, Any] = {}
+    notes: list[str] = []
+    mtime = 0.0
+    if metrics_path.exists():
+        mtime = metrics_path.stat().st_mtime
+        try:
+            metrics = json.loads(metrics_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            metrics = {"status": "failed", "error": f"unreadable metrics.json: {exc}"}
+        status = str(metrics.get("status", "ok"))
+    else:
+        status = "incomplete"
+    config = metrics.get("config") if isinstance(metrics.get("config"), dict) else None
+    choices = metrics.get("choices") if isinstance(metrics.get("choices"), dict) else None
+    if config is None or choices is None:  # failed / incomplete runs may lack them: read .hydra/
+        h_config, h_choices = _hydra_files(run_dir)
+        config = config if config is not None else h_config
+        choices = choices if choices is not None else h_choices
+    dataset = metrics.get("dataset") or ((config.get("dataset") or {}).get("name")
+                                         if isinstance(config.get("dataset"), dict) else None)
+    dataset = str(dataset or choices.get("dataset") or "unknown")
+    derived = derive_row(choices, config)
+    explicit = config.get("row") or choices.get("row")
+    row = str(explicit or derived)
+    if explicit and derived != explicit and not (explicit == "beta_search" and derived == "beta_search"):
+        notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
+    seed = metrics.get("seed", config.get("seed"))
+    error = None
+    if status != "ok":
+        error = str(metrics.get("error") or ("no metrics.json (running, killed, or crashed before writing it)"
+                                             if status == "incomplete" else "failed without an error message"))
+    return Run(run_dir, status, dataset, row, int(seed) if seed is not None else None, metrics, error, notes, mtime)
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Directories under `root` (inclusive) holding metrics.json or .hydra/config.yaml, in sorted order."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if "metrics.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
+            found.append(here)
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+    return sorted(found)
+
+
+def collect(roots: list[str | Path]) -> list[Run]:
+    """Every run under the given sweep (or run) directories."""
+    runs: list[Run] = []
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(f"no such directory: {root}")
+        runs.extend(load_run(d) for d in find_run_dirs(root))
+    return runs

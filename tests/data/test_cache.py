@@ -1,0 +1,60 @@
+"""Processed-split cache: round trip, staleness, corruption detection, and no partial entries."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cfrec.data import cache
+from cfrec.data.cache import CacheError, cached_split, load_split, save_split
+from cfrec.data.datamodule import prepare_split
+from cfrec.data.protocol import liang_split
+from cfrec.data.synthetic import synthetic_interactions
+
+
+def small_split():
+    return liang_split(synthetic_interactions(n_users=200, n_items=80, mean_items=12), threshold=None, heldout_users=20)
+
+
+def test_round_trip_keeps_every_matrix_and_the_item_ids(tmp_path):
+    split = small_split()
+    save_split(split, tmp_path, {"name": "x"})
+    back = load_split(tmp_path)
+    for part in ("train", "val_tr", "val_te", "test_tr", "test_te"):
+        assert (getattr(back, part) != getattr(split, part)).nnz == 0
+    np.testing.assert_array_equal(back.item_ids.astype(int), split.item_ids)
+    assert json.loads((tmp_path / "manifest.json").read_text())["counts"] == split.counts()
+
+
+def test_corrupted_npz_is_detected_and_rebuilt(tmp_path):
+    split = small_split()
+    save_split(split, tmp_path, {})
+    npz = tmp_path / "split.npz"
+    npz.write_bytes(npz.read_bytes()[:-10])
+    with pytest.raises(CacheError, match="checksum"):
+        load_split(tmp_path)
+    calls = []
+    rebuilt = cached_split(tmp_path, lambda: calls.append(1) or split, {})
+    assert calls == [1] and rebuilt.counts() == split.counts()
+    load_split(tmp_path)  # the rebuilt entry verifies
+
+
+def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache.np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_split(small_split(), tmp_path, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_changed_source_file_gives_a_new_cache_entry(tmp_path):
+    raw = tmp_path / "data.csv"
+    pd.DataFrame({"u": np.repeat(np.arange(30), 6), "i": np.tile(np.arange(6), 30)}).to_csv(raw, index=False, header=False)
+    kw = dict(name="t", format="triplets", raw_path=str(raw), heldout_users=5, cache_dir=tmp_path / "cache")
+    prepare_split(**kw)
+    raw.write_text(raw.read_text() + "99,1\n")
+    prepare_split(**kw)
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("t-")]) == 2

@@ -1,0 +1,133 @@
+"""Liang et al.'s split against a line-by-line transcription of the reference notebook's pandas code."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from cfrec.data.protocol import ProtocolError, liang_split
+
+
+def notebook_split(raw: pd.DataFrame, n_heldout: int, min_uc: int = 5, min_sc: int = 0):
+    """The vae_cf notebook (ML-20M section), with userId/movieId renamed and pandas-2-safe counting."""
+    raw = raw[raw["rating"] > 3.5]
+
+    def get_count(tp, id):
+        return tp[[id]].groupby(id, as_index=True).size()
+
+    if min_sc > 0:
+        itemcount = get_count(raw, "item")
+        raw = raw[raw["item"].isin(itemcount.index[itemcount >= min_sc])]
+    if min_uc > 0:
+        usercount = get_count(raw, "user")
+        raw = raw[raw["user"].isin(usercount.index[usercount >= min_uc])]
+    unique_uid = get_count(raw, "user").index
+    np.random.seed(98765)
+    unique_uid = unique_uid[np.random.permutation(unique_uid.size)]
+    n_users = unique_uid.size
+    tr_users = unique_uid[: n_users - n_heldout * 2]
+    vd_users = unique_uid[n_users - n_heldout * 2 : n_users - n_heldout]
+    te_users = unique_uid[n_users - n_heldout :]
+    train_plays = raw.loc[raw["user"].isin(tr_users)]
+    unique_sid = pd.unique(train_plays["item"])
+    show2id = {sid: i for i, sid in enumerate(unique_sid)}
+    profile2id = {pid: i for i, pid in enumerate(unique_uid)}
+
+    def split_train_test_proportion(data, test_prop=0.2):
+        tr_list, te_list = [], []
+        np.random.seed(98765)
+        for _, group in data.groupby("user"):
+            n_items_u = len(group)
+            if n_items_u >= 5:
+                idx = np.zeros(n_items_u, dtype="bool")
+                idx[np.random.choice(n_items_u, size=int(test_prop * n_items_u), replace=False).astype("int64")] = True
+                tr_list.append(group[np.logical_not(idx)])
+                te_list.append(group[idx])
+            else:
+                tr_list.append(group)
+        return pd.concat(tr_list), pd.concat(te_list)
+
+    def held(users):
+        plays = raw.loc[raw["user"].isin(users)]
+        plays = plays.loc[plays["item"].isin(unique_sid)]
+        return split_train_test_proportion(plays)
+
+    def numerize(tp, offset):
+        rows = np.array([profile2id[x] for x in tp["user"]]) - offset
+        cols = np.array([show2id[x] for x in tp["item"]])
+        return rows, cols
+
+    def matrix(tp, offset, n_rows):
+        r, c = numerize(tp, offset)
+        return sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n_rows, len(unique_sid)))
+
+    n_tr = len(tr_users)
+    out = {"train": matrix(train_plays, 0, n_tr)}
+    for name, users, offset in (("val", vd_users, n_tr), ("test", te_users, n_tr + n_heldout)):
+        tr, te = held(users)
+        out[f"{name}_tr"], out[f"{name}_te"] = matrix(tr, offset, n_heldout), matrix(te, offset, n_heldout)
+    return out, unique_sid
+
+
+@pytest.fixture
+def ratings():
+    """400 users with 3-60 ratings each over 150 items, ratings 1-5, shuffled row order."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for u in rng.permutation(1000)[:400] + 10:
+        items = rng.choice(150, size=rng.integers(3, 60), replace=False)
+        rows += [(u, i * 3 + 1, float(rng.integers(1, 6))) for i in items]
+    df = pd.DataFrame(rows, columns=["user", "item", "rating"])
+    return df.sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+def test_split_equals_the_reference_notebook(ratings):
+    expected, unique_sid = notebook_split(ratings, n_heldout=40)
+    split = liang_split(ratings, threshold=3.5, min_user_items=5, heldout_users=40, seed=98765)
+    np.testing.assert_array_equal(split.item_ids, unique_sid)
+    for part, m in expected.items():
+        got = getattr(split, part)
+        assert got.shape == m.shape, part
+        assert (got != m).nnz == 0, part
+
+
+def test_split_equals_the_reference_with_an_item_filter(ratings):
+    expected, _ = notebook_split(ratings, n_heldout=30, min_uc=10, min_sc=25)
+    split = liang_split(ratings, threshold=3.5, min_user_items=10, min_item_users=25, heldout_users=30)
+    for part, m in expected.items():
+        assert (getattr(split, part) != m).nnz == 0, part
+
+
+def test_heldout_share_and_disjointness(ratings):
+    split = liang_split(ratings, threshold=None, heldout_users=40)
+    tr, te = split.val_tr, split.val_te
+    assert tr.multiply(te).nnz == 0
+    n = np.asarray((tr + te).sum(1)).ravel().astype(int)
+    expected = np.where(n >= 5, (0.2 * n).astype(int), 0)
+    np.testing.assert_array_equal(np.asarray(te.sum(1)).ravel().astype(int), expected)
+    vocab_items = np.unique(split.train.indices)
+    assert len(vocab_items) == split.n_items  # every vocabulary item is seen in training
+
+
+def test_threshold_none_keeps_every_interaction_and_duplicates_collapse():
+    df = pd.DataFrame({"user": [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4],
+                       "item": [1, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5], "rating": np.nan})
+    split = liang_split(df, threshold=None, heldout_users=1)
+    assert split.train.data.max() == 1.0
+    assert split.train.nnz + split.val_tr.nnz + split.val_te.nnz + split.test_tr.nnz + split.test_te.nnz == 20
+
+
+def test_too_many_heldout_users_names_the_option(ratings):
+    with pytest.raises(ProtocolError, match="dataset.heldout_users=300"):
+        liang_split(ratings, threshold=3.5, heldout_users=300)
+
+
+def test_empty_after_filtering_names_the_options(ratings):
+    with pytest.raises(ProtocolError, match="dataset.min_user_items=1000"):
+        liang_split(ratings, threshold=3.5, min_user_items=1000, heldout_users=10)
+
+
+def test_threshold_without_ratings_is_refused():
+    df = pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": np.nan})
+    with pytest.raises(ProtocolError, match="dataset.threshold=null"):
+        liang_split(df, threshold=3.5, heldout_users=1)

@@ -1,0 +1,180 @@
+"""`python -m cfrec.report` on sweep directories written here with known numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from cfrec.report.__main__ import main
+from cfrec.report.collect import collect, derive_row, row_label
+from cfrec.report.tables import aggregate, build_sections, load_paper
+
+METRICS = ("recall@20", "recall@50", "ndcg@100")
+
+
+def _summary(r20: float, r50: float, n100: float, se: float = 0.002, n_users: int = 100) -> dict:
+    out = {"n_users": n_users}
+    for name, v in zip(METRICS, (r20, r50, n100)):
+        out[name] = v
+        out[f"{name}_se"] = se
+    return out
+
+
+def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: dict | None = None,
+              row: str | None = None, test=(0.3, 0.4, 0.35), status: str = "ok", error: str | None = None,
+              history: list | None = None, beta_search: dict | None = None, l2: float = 0.0) -> Path:
+    """A run directory with a metrics.json shaped like cfrec.training.run's."""
+    path.mkdir(parents=True)
+    choices = {"model": "mult", "likelihood": "multinomial", "prior": "standard", "beta": "anneal",
+               "dataset": dataset, **(choices or {})}
+    if row is not None:
+        choices["row"] = row
+    config = {"seed": seed, "row": row, "dataset": {"name": dataset}, "model": {"l2": l2}}
+    metrics = {"status": status, "model": choices["model"], "dataset": dataset, "seed": seed, "choices": choices,
+               "config": config}
+    if status == "ok":
+        metrics.update({"fit_seconds": 1.0, "val": _summary(*test), "test": _summary(*test), "best_epoch": 1,
+                        "epochs": 3, "history": history or []})
+        if beta_search:
+            metrics["beta_search"] = beta_search
+    else:
+        metrics.update({"error": error, "traceback": "Traceback (most recent call last):\n  ...\n" + (error or "")})
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """Table 2 on ML-20M: Mult-VAE with 3 seeds, Multinomial with 1, Logistic failed; plus an incomplete run."""
+    root = tmp_path / "sweep"
+    hist = [{"epoch": e, "ndcg@100": 0.3 + 0.01 * e} for e in range(3)]
+    for i, (seed, r20) in enumerate([(1, 0.30), (2, 0.33), (3, 0.36)]):
+        write_run(root / f"{i}_row=mult_vae,seed={seed}", seed=seed, row="mult_vae", test=(r20, 0.50, 0.40),
+                  history=hist)
+    write_run(root / "3_row=multinomial,seed=1", row="multinomial", choices={"beta": "zero"},
+              test=(0.38, 0.52, 0.41))
+    write_run(root / "4_row=logistic,seed=1", row="logistic", choices={"likelihood": "logistic", "beta": "zero"},
+              status="failed", error="RuntimeError: CUDA out of memory | boom")
+    (root / "5_row=logistic,seed=2" / ".hydra").mkdir(parents=True)
+    (root / "5_row=logistic,seed=2" / ".hydra" / "config.yaml").write_text(
+        "seed: 2\nrow: logistic\ndataset:\n  name: ml-20m\n")
+    write_run(tmp_path / "other" / "0", row="beta_search", choices={"beta": "search"},
+              beta_search={"beta": [0.1, 0.2, 0.3], "ndcg@100": [0.40, 0.42, 0.41], "best_beta": 0.2})
+    return root
+
+
+def test_paper_csv_holds_tables_2_and_3():
+    paper = load_paper()
+    t2 = [p for p in paper if p.table == "table2"]
+    t3 = [p for p in paper if p.table == "table3"]
+    assert len(t2) == 3 * 3 and len(t3) == 9 * 3
+    sivae = next(p for p in t3 if p.dataset == "ml-20m" and p.model == "SIVAE")
+    assert sivae.values == {"recall@20": 0.400, "recall@50": 0.539, "ndcg@100": 0.430}
+    logistic_msd = next(p for p in t2 if p.dataset == "msd" and p.model == "Logistic")
+    assert logistic_msd.values == {"recall@20": 0.266, "recall@50": 0.353, "ndcg@100": 0.315}
+    slim_msd = next(p for p in t3 if p.dataset == "msd" and p.model == "SLIM")
+    assert all(math.isnan(v) for v in slim_msd.values.values())
+    assert {p.model for p in paper if p.table == "extended"} == {"EASE", "RecVAE", "Mult-DAE"}
+    assert all(p.source for p in paper)
+
+
+@pytest.mark.parametrize(("choices", "l2", "row"), [
+    ({"model": "mult"}, 0.0, "mult_vae"),
+    ({"model": "mult", "beta": "zero"}, 0.0, "multinomial"),
+    ({"model": "mult", "beta": "zero", "likelihood": "logistic"}, 0.0, "logistic"),
+    ({"model": "mult", "prior": "vamp"}, 0.0, "vae_vamp"),
+    ({"model": "mult"}, 0.01, "vae_reg"),
+    ({"model": "iaf"}, 0.0, "vae_iaf"),
+    ({"model": "sivae"}, 0.0, "sivae"),
+    ({"model": "dae"}, 0.0, "mult_dae"),
+    ({"model": "ease"}, 0.0, "ease"),
+    ({"model": "mult", "likelihood": "gaussian", "beta": "constant"}, 0.0, "mult[likelihood=gaussian,beta=constant]"),
+])
+def test_rows_are_derived_from_choices(choices, l2, row):
+    full = {"likelihood": "multinomial", "prior": "standard", "beta": "anneal", **choices}
+    assert derive_row(full, {"model": {"l2": l2}}) == row
+    assert row_label("mult[likelihood=gaussian,beta=constant]") == "VAE (likelihood=gaussian, beta=constant)"
+
+
+def test_aggregate_mean_and_se(sweep: Path):
+    runs = collect([sweep])
+    assert sorted(r.status for r in runs) == ["failed", "incomplete", "ok", "ok", "ok", "ok"]
+    groups = aggregate(runs)
+    vae = groups[("ml-20m", "mult_vae")]
+    assert vae.n == 3 and vae.se_kind == "seeds"
+    mean, se = vae.value("recall@20")
+    assert mean == pytest.approx(0.33)
+    assert se == pytest.approx(0.03 / math.sqrt(3))  # sample std of (.30, .33, .36) = .03
+    one = groups[("ml-20m", "multinomial")]
+    assert one.se_kind == "users" and one.value("recall@20") == pytest.approx((0.38, 0.002))
+    assert groups[("ml-20m", "logistic")].failed == 1 and groups[("ml-20m", "logistic")].n == 0
+
+
+def test_duplicate_seed_keeps_latest(tmp_path: Path):
+    import os
+
+    old = write_run(tmp_path / "a", row="mult_vae", test=(0.1, 0.2, 0.3))
+    write_run(tmp_path / "b", row="mult_vae", test=(0.2, 0.3, 0.4))
+    os.utime(old / "metrics.json", (1, 1))
+    group = aggregate(collect([tmp_path]))[("ml-20m", "mult_vae")]
+    assert group.n == 1 and group.value("recall@20")[0] == pytest.approx(0.2) and group.notes
+
+
+def test_sections_follow_the_paper(sweep: Path):
+    sections = build_sections(aggregate(collect([sweep])), load_paper())
+    assert [(s.table, s.dataset) for s in sections] == [("table2", "ml-20m")]
+    lines = sections[0].lines
+    assert [ln.label for ln in lines] == ["Mult-VAE", "Multinomial", "Logistic"]
+    ours, se, paper, diff = lines[0].cells("recall@20")
+    assert paper == 0.395 and diff == pytest.approx(0.33 - 0.395)
+
+
+def test_cli_writes_markdown_csv_and_plots(sweep: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    assert main([str(sweep), str(tmp_path / "other"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    md = (out / "report.md").read_text()
+    assert printed.strip() == md.strip()
+    assert "### Table 2: ML-20M" in md
+    assert "| Mult-VAE | 3 seeds | 0.3300 ± 0.0173 | 0.395 | -0.0650 |" in md
+    assert "| Multinomial | 1 run† | **0.3800 ± 0.0020** | 0.386 | -0.0060 |" in md
+    assert "| Logistic | 1 failed, 1 incomplete |" in md
+    assert "## Failed runs" in md and "CUDA out of memory \\| boom" in md
+    assert "## Incomplete runs" in md and "5_row=logistic,seed=2" in md
+    assert "Mult-VAE (β search)" in md  # an "other" row
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    vae = next(r for r in rows if r["table"] == "table2" and r["model"] == "Mult-VAE")
+    assert float(vae["recall@20"]) == pytest.approx(0.33)
+    assert float(vae["recall@20_se"]) == pytest.approx(0.03 / math.sqrt(3))
+    assert float(vae["recall@20_paper"]) == 0.395
+    assert float(vae["recall@20_diff"]) == pytest.approx(-0.065)
+    assert vae["n_runs"] == "3" and vae["seeds"] == "1 2 3" and vae["se_kind"] == "seeds"
+    with open(out / "runs.csv", newline="") as f:
+        statuses = sorted(r["status"] for r in csv.DictReader(f))
+    assert statuses == ["failed", "incomplete", "ok", "ok", "ok", "ok", "ok"]
+    for png in ("val_ndcg_100_ml-20m.png", "beta_search_ml-20m.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_dataset_without_published_numbers(tmp_path: Path):
+    write_run(tmp_path / "s" / "0", dataset="synthetic", row="sivae", choices={"model": "sivae"})
+    groups = aggregate(collect([tmp_path / "s"]))
+    ref = build_sections(groups, load_paper())
+    assert ref[0].table == "table3" and ref[0].paper_dataset == "ml-20m"
+    assert "for reference only" in ref[0].title
+    assert next(ln for ln in ref[0].lines if ln.label == "SIVAE").cells("ndcg@100")[2] == 0.430
+    bare = build_sections(groups, load_paper(), reference_dataset=None)
+    assert bare[0].paper_dataset is None and math.isnan(bare[0].lines[-1].cells("ndcg@100")[2])
+    assert main([str(tmp_path / "s"), "--reference-dataset", "none", "--no-plots"]) == 0
+    assert "(no published numbers)" in (tmp_path / "s" / "report" / "report.md").read_text()
+
+
+def test_no_runs_is_an_error(tmp_path: Path):
+    assert main([str(tmp_path), "--no-plots"]) == 2
+    assert main([str(tmp_path / "missing")]) == 2

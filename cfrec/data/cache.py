@@ -39,7 +39,7 @@ def _default_mode(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~umask)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
     Readers see the old file or the new one, never a partial one; an interrupted write leaves no

@@ -77,6 +77,22 @@ class CFDataModule(pl.LightningDataModule):
         self.name = dataset.get("name", "dataset")
         self.batch_size, self.eval_batch_size, self.shuffle_seed = batch_size, eval_batch_size, shuffle_seed
         self.split: Split | None = None
+        self._resume_epoch = 0  # the training epoch a restored checkpoint continues with
+
+    def _train_epoch(self) -> int:
+        """The epoch whose batches the training loader serves next: Lightning's count of processed epochs."""
+        trainer = self.trainer
+        return trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_epoch": self._train_epoch()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_epoch = int(state_dict.get("train_epoch", 0))
+
+    def teardown(self, stage: str | None = None) -> None:
+        if stage == "fit":
+            self._resume_epoch = 0
 
     def prepare_data(self) -> None:
         prepare_split(**self.dataset)
@@ -98,11 +114,12 @@ class CFDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rows = RowBatches(self.split.train)
         sampler = ShuffledBatches(len(rows), self.batch_size, self.shuffle_seed)
-        trainer = self._trainer
-        if trainer is not None:
-            # Lightning calls `set_epoch` before each epoch, but on resuming it builds (and prefetches from)
-            # the first iterator before that call; start at the epoch being resumed so its order is right.
-            sampler.set_epoch(trainer.current_epoch)
+        # Lightning calls `set_epoch` before each epoch, but when a run resumes it may build the loader
+        # (and prefetch its first batch) before that call and before restoring its loops (a model asking
+        # for `trainer.estimated_stepping_batches` in `on_fit_start` or `configure_optimizers` does), and
+        # it does not build a new iterator for the resumed epoch. The datamodule's own state, restored
+        # first, says which epoch that is.
+        sampler.set_epoch(max(self._resume_epoch, self._train_epoch()))
         return DataLoader(rows, sampler=sampler, batch_size=None, generator=self._generator())
 
     def _pairs(self, fold_in: Any, heldout: Any) -> DataLoader:

@@ -35,11 +35,33 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
 
 def input_layer(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     """First layer on a user row: sparse x @ Wᵀ without densifying (in fp32, outside autocast: sparse
-    kernels lack bf16 on CPU), dense otherwise."""
+    kernels lack bf16 on CPU), dense otherwise.
+
+    A sparse CSR batch goes through `embedding_bag` (the rows of Wᵀ at the batch's items, weighted by
+    x's values, summed per user): its forward and backward only touch the non-zeros, where
+    `torch.sparse.mm` spends most of a step transposing the I × H weight and its gradient. With an
+    item-major weight (`item_major_`) Wᵀ is a free view and no I × H copy is made at all.
+    """
     if x.layout == torch.strided:
         return layer(x)
     with torch.autocast(x.device.type, enabled=False):
-        return torch.sparse.mm(x, layer.weight.t()) + layer.bias
+        if x.layout != torch.sparse_csr:
+            return torch.sparse.mm(x, layer.weight.t()) + layer.bias
+        weight_t = layer.weight.t()  # (I, H)
+        crow, col = x.crow_indices(), x.col_indices()
+        h = F.embedding_bag(col, weight_t.contiguous(), crow.to(col.dtype), mode="sum",
+                            per_sample_weights=x.values().to(weight_t.dtype), include_last_offset=True)
+        return h if layer.bias is None else h + layer.bias
+
+
+def item_major_(layer: nn.Linear) -> nn.Linear:
+    """Store an input layer's weight (H × I) item-major, i.e. with Wᵀ contiguous, in place (shape, values
+    and state-dict unchanged). `input_layer` then reads and writes per-item rows of H contiguous floats
+    and never copies the I × H matrix; dense products are as fast either way (BLAS takes both layouts)."""
+    w = layer.weight
+    if not w.t().is_contiguous():
+        layer.weight = nn.Parameter(w.detach().t().contiguous().t(), requires_grad=w.requires_grad)
+    return layer
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -85,6 +107,7 @@ class GaussianEncoder(nn.Module):
         self.head = nn.Linear(last, 2 * latent_dim) if hidden_dims else nn.Linear(n_items, 2 * latent_dim)
         self.latent_dim, self.dropout, self.hidden_dim = latent_dim, dropout, last
         xavier_init(self)
+        item_major_(self.first if hidden_dims else self.head)  # the layer that reads the sparse rows
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer h(x) (normalised, dropped-out input through the tanh MLP)."""

@@ -61,6 +61,15 @@ def _build(part: Any) -> Any:
     return instantiate(part) if isinstance(part, Mapping) else part
 
 
+def _cpu_bf16_autocast(t: torch.Tensor) -> bool:
+    """Whether `t` is on CPU inside a bf16 autocast region."""
+    if t.device.type != "cpu":
+        return False
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+
+
 class VAE(CFModule):
     """β-VAE for implicit feedback (Eq. 5) with a [latent → 600 → I] tanh decoder (Liang's p-network)."""
 
@@ -115,13 +124,27 @@ class VAE(CFModule):
         params = [*self.encoder.named_parameters(), *self.decoder.named_parameters()]
         return sum(p.pow(2).sum() for name, p in params if name.endswith("weight"))
 
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits η = decoder(z) (B, I). On CPU under bf16 autocast the output layer is computed as (W hᵀ)ᵀ:
+        the same product, in the operand layout oneDNN's bf16 kernels run about twice as fast for the
+        forward and the weight gradient; the logits are then item-major (their transpose contiguous)."""
+        if not _cpu_bf16_autocast(z):
+            return self.decoder(z)
+        *hidden, out = self.decoder
+        h = z
+        for layer in hidden:
+            h = layer(h)
+        return torch.addmm(out.bias[:, None], out.weight, h.t()).t()
+
     def losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
         """Eq. 5 on a batch, averaged over users and `mc_samples` draws of z: loss, recon (mean log p(x|z)) and,
         unless the schedule skips it, kl and bound (the ELBO, β = 1)."""
         recon = kl = 0.0
         for _ in range(self.mc_samples):
             post = self.encoder(x)
-            recon = recon + self.likelihood.log_prob(x, self.decoder(post.z).float()).mean()
+            # logits as the decoder gives them (bf16 under autocast): the likelihoods compute in ≥ float32
+            # themselves, block by block, instead of upcasting the whole (B, I) matrix here
+            recon = recon + self.likelihood.log_prob(x, self.decode(post.z)).mean()
             if not self.beta.skip_kl:
                 kl = kl + self.divergence(post).mean()
         out = {"recon": recon / self.mc_samples}
@@ -160,5 +183,25 @@ class VAE(CFModule):
             self.results["beta_search"] = self.beta.curve()
             self.log("beta_search/best_beta", self.beta.best_beta)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if isinstance(self.beta, Search):  # a resumed β search keeps its curve
+            checkpoint["beta_search"] = {"beta": self.beta.betas, "ndcg@100": self.beta.ndcgs}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if isinstance(self.beta, Search) and "beta_search" in checkpoint:
+            saved = checkpoint["beta_search"]
+            self.beta.betas, self.beta.ndcgs = list(saved["beta"]), list(saved["ndcg@100"])
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return fused_adam(self.parameters(), lr=self.lr)
+
+
+def fused_adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has one for these tensors (CPU since torch 2.4, CUDA): the
+    same update as the default (foreach) Adam up to float rounding, in one pass over parameters, gradients
+    and moments instead of about ten; on a CPU Mult-VAE it is ~4× faster than the foreach update."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):  # an older torch or a device without the fused kernel
+        return torch.optim.Adam(params, lr=lr)

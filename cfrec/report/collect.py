@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def derive_row(choices: dict[str, Any], config: dict[str, Any] | None = None) ->
     """A row name from Hydra's group choices (and `model.l2` of the config) when the run has no `row`.
 
     Liang's Mult-VAE parts give the paper's names: β=zero → Multinomial / Logistic, prior=vamp → VAE+Vamp,
-    model.l2 > 0 → VAE+Reg, model=iaf → VAE+IAF; other combinations get e.g. `mult[likelihood=gaussian,beta=constant]`.
+    model.l2 = 0.01 → VAE+Reg, model=iaf → VAE+IAF; other combinations get e.g.
+    `mult[likelihood=gaussian,beta=constant]`.
     """
     model = str(choices.get("model") or (config or {}).get("model", {}).get("_target_", "unknown"))
     if model not in _VAE_BASES:
@@ -185,7 +187,12 @@ def find_run_dirs(root: Path) -> list[Path]:
         if "metrics.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
             found.append(here)
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-    return sorted(found)
+    return sorted(found, key=_natural)
+
+
+def _natural(path: Path) -> list[Any]:
+    """Sort key putting job 2 before job 10 (`2_row=...` < `10_row=...`)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
 def collect(roots: list[str | Path]) -> list[Run]:

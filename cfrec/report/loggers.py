@@ -52,6 +52,10 @@ def wandb_logger(save_dir: str, project: str = "cfrec", mode: str | None = "offl
         kwargs["config"] = OmegaConf.to_container(OmegaConf.load(config_file), resolve=False)
     kwargs.setdefault("group", sweep_group(run_mode, sweep_dir, task_name))
     kwargs.setdefault("job_type", row or model)
-    return WandbLogger(save_dir=save_dir, project=project or os.environ.get("WANDB_PROJECT", "cfrec"),
-                       name=kwargs.pop("name", None) or run_name(model, dataset, seed, row),
-                       tags=list(dict.fromkeys(all_tags)), mode=mode or "offline", **kwargs)
+    logger = WandbLogger(save_dir=save_dir, project=project or os.environ.get("WANDB_PROJECT", "cfrec"),
+                         name=kwargs.pop("name", None) or run_name(model, dataset, seed, row),
+                         tags=list(dict.fromkeys(all_tags)), mode=mode or "offline", **kwargs)
+    init_args = getattr(logger, "_wandb_init", None)
+    if isinstance(init_args, dict) and init_args.get("anonymous") is None:
+        init_args.pop("anonymous", None)  # Lightning passes anonymous=None, which wandb ≥ 0.19 warns about
+    return logger

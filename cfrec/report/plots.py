@@ -27,22 +27,23 @@ def plot_histories(runs: list[Run], out: Path, metric: str = "ndcg@100") -> list
         runs_here = [r for r in with_history if r.dataset == dataset]
         rows = sorted({r.row for r in runs_here}, key=_row_order)
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        colours = plt.get_cmap("tab20")
+        colours = plt.get_cmap("tab10")
         for i, row in enumerate(rows):
-            colour = colours(i % 20)
+            colour, style = colours(i % 10), ("-", "--", ":")[(i // 10) % 3]
             for j, run in enumerate(sorted((r for r in runs_here if r.row == row), key=lambda r: r.seed or 0)):
                 points = [(h["epoch"], h[metric]) for h in run.metrics["history"] if metric in h and "epoch" in h]
                 if not points:
                     continue
                 xs, ys = zip(*points)
-                ax.plot(xs, ys, color=colour, alpha=0.85, lw=1.2, label=run.label if j == 0 else None)
+                ax.plot(xs, ys, color=colour, ls=style, alpha=0.85, lw=1.2, label=run.label if j == 0 else None)
                 best = run.metrics.get("best_epoch")
                 if best in xs:
                     ax.plot([best], [ys[xs.index(best)]], "o", color=colour, ms=4)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"validation {METRIC_LABELS.get(metric, metric)}")
-        ax.set_title(f"Validation {METRIC_LABELS.get(metric, metric)} per epoch: {dataset_label(dataset)} (dot = tested epoch)")
+        ax.set_title(f"Validation {METRIC_LABELS.get(metric, metric)} per epoch: {dataset_label(dataset)} "
+                     "(dot = tested epoch)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, ncol=2)
         fig.tight_layout()
@@ -64,7 +65,8 @@ def plot_beta_search(runs: list[Run], out: Path) -> list[Path]:
             betas, ndcgs = curve.get("beta") or [], curve.get("ndcg@100") or []
             if not betas:
                 continue
-            line, = ax.plot(betas, ndcgs, lw=1.2, label=f"{run.label}, seed {run.seed}: best β = {curve.get('best_beta')}")
+            label = f"{run.label}, seed {run.seed}: best β = {curve.get('best_beta')}"
+            line, = ax.plot(betas, ndcgs, lw=1.2, label=label)
             if curve.get("best_beta") is not None:
                 ax.axvline(float(curve["best_beta"]), color=line.get_color(), ls="--", lw=0.8)
         ax.set_xlabel("β at the end of the epoch")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,9 +279,10 @@ def render_markdown(sections: list[Section], runs: list[Run], roots: list[str], 
              f"Sweeps: {', '.join(f'`{r}`' for r in roots)}  ",
              f"Runs: {len(runs)} ({ok} ok, {len(failed)} failed, {len(incomplete)} incomplete). "
              f"Metrics on the **{split}** users.", "",
-             "Ours = mean over seeds ± standard error across seeds (sample std / √n); † = a single run, whose ± is "
-             "the per-user standard error of its users. *paper* = the published value (ICTIR'22 Tables 2–3; other "
-             "models: their own papers, see `cfrec/report/paper.csv`), Δ = ours − paper. Bold: our best.", ""]
+             "Ours = mean over seeds ± standard error across seeds (sample std / √n); † = a single run, "
+             "whose ± is the per-user standard error of its users. *paper* = the published value (ICTIR'22 "
+             "Tables 2–3; other models: their own papers, see `cfrec/report/paper.csv`), Δ = ours − paper. "
+             "Bold: our best.", ""]
     for section in sections:
         parts += [section_markdown(section), ""]
     notes = [f"- {dataset_label(g.dataset)} / {_label(g.row)}: {n}" for g in _groups_of(sections) for n in g.notes]
@@ -288,9 +290,11 @@ def render_markdown(sections: list[Section], runs: list[Run], roots: list[str], 
     if notes:
         parts += ["## Notes", "", *notes, ""]
     if failed:
-        parts += ["## Failed runs", "", "| Dataset | Model | Seed | Error | Run dir |", "|---|---|---|---|---|"]
+        parts += ["## Failed runs", "", "(error and traceback: each run's metrics.json)", "",
+                  "| Dataset | Model | Seed | Status | Error | Run dir |", "|---|---|---|---|---|---|"]
         for r in failed:
-            parts.append(f"| {dataset_label(r.dataset)} | {r.label} | {r.seed} | {_one_line(r.error)} | `{r.path}` |")
+            parts.append(f"| {dataset_label(r.dataset)} | {r.label} | {r.seed} | {r.status} | {_one_line(r.error)} "
+                         f"| `{r.path}` |")
         parts.append("")
     if incomplete:
         parts += ["## Incomplete runs (no metrics.json)", ""]
@@ -310,8 +314,11 @@ def _groups_of(sections: list[Section]) -> list[Group]:
     return list(seen.values())
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _one_line(text: str | None, limit: int = 300) -> str:
-    text = " ".join((text or "").split()).replace("|", "\\|")
+    text = " ".join(_ANSI.sub("", text or "").split()).replace("|", "\\|")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -59,3 +59,52 @@ def test_float32_sparse_rows_with_float64_logits():
     got = Multinomial().log_prob(x, torch.tensor(ETA))
     assert got.dtype == torch.float64
     np.testing.assert_allclose(got.numpy(), numpy_multinomial(X, ETA), rtol=1e-10)
+
+
+def _plain_multinomial(x_dense: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    return (x_dense * torch.log_softmax(logits, dim=1)).sum(1)
+
+
+@pytest.mark.parametrize("block", [9, 20, 1 << 18])  # one row (or item) per block, a few, all at once
+@pytest.mark.parametrize("item_major", [False, True])
+def test_multinomial_blocks_and_layouts_match_plain_autograd(monkeypatch, block, item_major):
+    from cfrec.models import likelihoods
+
+    monkeypatch.setattr(likelihoods, "CPU_BLOCK", block)
+    g = torch.tensor(rng.normal(size=6))
+    ref = torch.tensor(ETA, requires_grad=True)
+    (_plain_multinomial(torch.tensor(X), ref) * g).sum().backward()
+    logits = torch.tensor(ETA).t().contiguous().t() if item_major else torch.tensor(ETA)
+    logits.requires_grad_()
+    got = Multinomial().log_prob(torch.tensor(X).to_sparse_csr(), logits)
+    (got * g).sum().backward()
+    torch.testing.assert_close(got, _plain_multinomial(torch.tensor(X), ref.detach()), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(logits.grad, ref.grad, rtol=1e-12, atol=1e-12)
+    assert logits.grad.stride() == logits.stride()
+
+
+@pytest.mark.parametrize("item_major", [False, True])
+def test_multinomial_on_bf16_logits_computes_in_float32(item_major):
+    """bf16 logits (a decoder under autocast): the value is float32 and equals the float32 computation on
+    the same bf16-rounded logits; the gradient comes back in bf16."""
+    eta = torch.tensor(ETA, dtype=torch.float32).to(torch.bfloat16)
+    logits = (eta.t().contiguous().t() if item_major else eta.clone()).requires_grad_()
+    x = torch.tensor(X, dtype=torch.float32).to_sparse_csr()
+    got = Multinomial().log_prob(x, logits)
+    assert got.dtype == torch.float32
+    ref = eta.float().requires_grad_()
+    expected = _plain_multinomial(torch.tensor(X, dtype=torch.float32), ref)
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-6, atol=1e-5)
+    got.sum().backward()
+    expected.sum().backward()
+    assert logits.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(logits.grad.float(), ref.grad, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("likelihood", [Logistic(), Gaussian(c1=2.0, c0=0.1)])
+def test_bf16_logits_are_upcast(likelihood):
+    eta = torch.tensor(ETA, dtype=torch.float32).to(torch.bfloat16)
+    x = torch.tensor(X, dtype=torch.float32).to_sparse_csr()
+    got = likelihood.log_prob(x, eta)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, likelihood.log_prob(x, eta.float()))

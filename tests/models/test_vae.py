@@ -217,7 +217,7 @@ def _loaders(rows: sp.csr_matrix, batch_size: int = 16):
 
 
 def _fit(model: pl.LightningModule, tmp_path: Path) -> tuple[pl.Trainer, pl.callbacks.ModelCheckpoint]:
-    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="val/ndcg@100", mode="max")
+    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="val/ndcg@100", mode="max", save_last=True)
     trainer = pl.Trainer(
         max_epochs=2,
         accelerator="cpu",
@@ -259,9 +259,10 @@ def test_beta_search_records_the_curve_and_vamp_checkpoint_reloads(tmp_path):
     assert curve["beta"] == pytest.approx([0.2, 0.5])  # β of each epoch's last update (steps 2, 5); no sanity point
     assert curve["ndcg@100"] == pytest.approx([model.beta.ndcgs[0], model.results["val"]["ndcg@100"]])
     assert curve["best_beta"] == curve["beta"][int(np.argmax(curve["ndcg@100"]))]
-    loaded = VAE.load_from_checkpoint(checkpoint.best_model_path)
+    loaded = VAE.load_from_checkpoint(checkpoint.last_model_path)
+    assert loaded.beta.curve() == curve  # a resumed search goes on from its curve
     assert isinstance(loaded.prior, VampPrior) and loaded.prior.encoder is loaded.encoder
-    saved = torch.load(checkpoint.best_model_path, weights_only=True)["state_dict"]
+    saved = torch.load(checkpoint.last_model_path, weights_only=True)["state_dict"]
     torch.testing.assert_close(loaded.prior.means.weight, saved["prior.means.weight"])
 
 

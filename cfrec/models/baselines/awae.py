@@ -23,7 +23,7 @@ IMQ_SCALES: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 def imq_mmd(z: torch.Tensor, z_prior: torch.Tensor, scales: Sequence[float] = IMQ_SCALES) -> torch.Tensor:
-    """Unbiased MMD² of two equal-size samples (0 below 2 rows) under Σ_s k_s(a, b) = C_s / (C_s + ‖a − b‖²), C_s = 2·d·s."""
+    """Unbiased MMD² of equal-size samples under Σ_s C_s / (C_s + ‖a − b‖²), C_s = 2·d·s (0 below 2 rows)."""
     n, d = z.shape
     if n < 2:
         return z.new_zeros(())
@@ -83,7 +83,8 @@ class AWAE(CFModule):
 
     def training_step(self, batch: UserBatch, batch_idx: int) -> torch.Tensor:
         terms = self.loss_terms(batch.x)
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True, batch_size=batch.x.shape[0])
+        logged = {f"train/{k}": v for k, v in terms.items()}
+        self.log_dict(logged, on_step=False, on_epoch=True, batch_size=batch.x.shape[0])
         return terms["loss"]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

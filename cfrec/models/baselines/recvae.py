@@ -31,9 +31,11 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor | float, logvar: torch.Tensor |
 
 
 class RecVAEEncoder(nn.Module):
-    """q(z|x): L2-normalised, dropped-out row → `n_layers` swish+LayerNorm layers, each fed the sum of all earlier ones."""
+    """q(z|x): L2-normalised, dropped-out row → `n_layers` swish+LayerNorm layers, each fed all earlier ones."""
 
-    def __init__(self, n_items: int, hidden_dim: int = 600, latent_dim: int = 200, n_layers: int = 5, ln_eps: float = 0.1):
+    def __init__(
+        self, n_items: int, hidden_dim: int = 600, latent_dim: int = 200, n_layers: int = 5, ln_eps: float = 0.1
+    ):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(n_items if i == 0 else hidden_dim, hidden_dim) for i in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim, eps=ln_eps) for _ in range(n_layers))
@@ -96,7 +98,7 @@ class RecVAE(CFModule):
         return self.hparams.gamma * densify(x).sum(-1)
 
     def encoder_loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Negative ELBO with per-user β: −mean_u[log p(x|z) − β_u (log q(z|x) − log p(z|x))], single z sample."""
+        """−mean_u[log p(x|z) − β_u (log q(z|x) − log p(z|x))] at one reparameterised z per user."""
         mu, logvar = self.encoder(x, self.hparams.dropout)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         mll = (F.log_softmax(self.decoder(z), dim=-1) * densify(x)).sum(-1)

@@ -3,7 +3,8 @@
 Column j of W minimises ½‖x_j − X w‖² + (l2/2)‖w‖² + l1‖w‖₁ with w ≥ 0 and w_j = 0 (SLIM's own units,
 where the paper's grid {0.1, 0.5, 1, 5} lives). sklearn's ElasticNet divides the loss by n_users, so it
 gets alpha = (l1 + l2)/n and l1_ratio = l1/(l1 + l2). Column j is zeroed in a private copy of X while
-item j is fitted. Items are split into chunks fitted in parallel by joblib.
+item j is fitted. Items are split into chunks fitted in parallel by joblib threads (sklearn's sparse
+coordinate descent releases the GIL; processes would each re-import torch and copy X).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def fit_columns(
     x: sp.csc_matrix, items: np.ndarray, alpha: float, l1_ratio: float, max_iter: int, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Rows, columns and values of W's non-zeros for `items`, and how many fits did not converge."""
-    x = x.copy()  # writable: joblib may hand a read-only memory map
+    x = x.copy()  # private: column j is zeroed while item j is fitted
     enet = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, positive=True, fit_intercept=False, copy_X=False,
                       max_iter=max_iter, tol=tol)
     rows, cols, vals, not_converged = [], [], [], 0
@@ -38,11 +39,9 @@ def fit_columns(
         saved = x.data[lo:hi].copy()
         target[x.indices[lo:hi]] = saved
         x.data[lo:hi] = 0.0
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            enet.fit(x, target, check_input=False)
+        enet.fit(x, target, check_input=False)
         x.data[lo:hi] = saved
-        not_converged += any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        not_converged += enet.n_iter_ >= max_iter
         nz = np.flatnonzero(enet.coef_)
         rows.append(nz)
         cols.append(np.full(len(nz), j))
@@ -58,7 +57,7 @@ class SLIM(FittedRecommender):
         n_items: int,
         l1: float = 1.0,
         l2: float = 1.0,
-        max_iter: int = 100,
+        max_iter: int = 1000,
         tol: float = 1e-4,
         n_jobs: int = -1,
         chunks_per_job: int = 4,
@@ -79,9 +78,11 @@ class SLIM(FittedRecommender):
         n_users, n_items = x.shape
         alpha, l1_ratio = (self.l1 + self.l2) / n_users, self.l1 / (self.l1 + self.l2)
         chunks = np.array_split(np.arange(n_items), max(1, effective_n_jobs(self.n_jobs) * self.chunks_per_job))
-        parts = Parallel(n_jobs=self.n_jobs)(
-            delayed(fit_columns)(x, items, alpha, l1_ratio, self.max_iter, self.tol) for items in chunks if len(items)
-        )
+        with warnings.catch_warnings():  # counted per item instead (catch_warnings is not thread-safe)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(fit_columns)(x, items, alpha, l1_ratio, self.max_iter, self.tol) for items in chunks if len(items)
+            )
         rows, cols, vals = (np.concatenate([p[k] for p in parts]) for k in range(3))
         not_converged = sum(p[3] for p in parts)
         self.W = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n_items, n_items))

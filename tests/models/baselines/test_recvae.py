@@ -19,11 +19,13 @@ GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 4, 10, 8
 def tiny_split() -> Split:
     """40 users in 4 taste groups of 8 items, 6 items each; validation = the same users, 4 items in, 2 held out."""
     rng = np.random.default_rng(0)
-    rows = [g * ITEMS_PER_GROUP + rng.choice(ITEMS_PER_GROUP, 6, replace=False) for g in range(GROUPS) for _ in range(USERS_PER_GROUP)]
+    rows = [g * ITEMS_PER_GROUP + rng.choice(ITEMS_PER_GROUP, 6, replace=False)
+            for g in range(GROUPS) for _ in range(USERS_PER_GROUP)]
 
     def csr(cols: list[np.ndarray]) -> sp.csr_matrix:
         r = np.repeat(np.arange(len(cols)), [len(c) for c in cols])
-        return sp.csr_matrix((np.ones(len(r), np.float32), (r, np.concatenate(cols))), shape=(len(cols), GROUPS * ITEMS_PER_GROUP))
+        shape = (len(cols), GROUPS * ITEMS_PER_GROUP)
+        return sp.csr_matrix((np.ones(len(r), np.float32), (r, np.concatenate(cols))), shape=shape)
 
     train, fold_in, heldout = csr(rows), csr([c[:4] for c in rows]), csr([c[4:] for c in rows])
     return Split(train, fold_in, heldout, fold_in, heldout)
@@ -69,7 +71,7 @@ def test_kl_weight_scales_with_the_number_of_items() -> None:
 
 
 class PhaseSnapshots(pl.Callback):
-    """Parameters before the epoch (callbacks run before the module's epoch-start hook), before the first decoder step, at the end."""
+    """Parameters at epoch start (callbacks run before the module's hook), before the first decoder step, at the end."""
 
     def __init__(self) -> None:
         self.states: list[dict[str, torch.Tensor]] = []
@@ -80,8 +82,8 @@ class PhaseSnapshots(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._snap(module)
 
-    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: object, batch_idx: int) -> None:
-        if batch_idx == 0:
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: object, idx: int) -> None:
+        if idx == 0:
             self._snap(module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -102,7 +104,8 @@ def test_alternating_updates_move_only_the_intended_parameters() -> None:
     assert moved(start, after_encoder, "encoder.") and not moved(start, after_encoder, "decoder.")
     assert not moved(after_encoder, end, "encoder.") and moved(after_encoder, end, "decoder.")
     # q_old is refreshed to the encoder after its phase, and not by the decoder phase
-    assert all(torch.equal(after_encoder[f"prior.old_encoder.{k[8:]}"], v) for k, v in after_encoder.items() if k.startswith("encoder."))
+    encoder = {k[len("encoder."):]: v for k, v in after_encoder.items() if k.startswith("encoder.")}
+    assert all(torch.equal(after_encoder[f"prior.old_encoder.{k}"], v) for k, v in encoder.items())
     assert not moved(after_encoder, end, "prior.")
 
 

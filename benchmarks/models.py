@@ -1,0 +1,110 @@
+"""The models the benchmarks time: cfrec's own (built without Hydra) and the plain-PyTorch baseline.
+
+`mult_vae` builds `cfrec.models.vae.VAE` from its parts as Python objects, the way Hydra's recursive
+instantiate would from conf/model/mult.yaml (600-200-600, dropout 0.5, multinomial, N(0, I), β annealed).
+On a machine without hydra/omegaconf (a bare torch + lightning GPU box), `allow_missing_config_libs()`
+first puts inert stand-ins for those two in `sys.modules`: the VAE only needs them for configs given as
+mappings, which the benchmarks never pass.
+
+`PlainMultVAE` is the straightforward implementation the speed targets compare against: dense user rows
+from a DataLoader (`DenseRows`, default collate), dense first layer, log-softmax over all items, fp32.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def allow_missing_config_libs() -> list[str]:
+    """Inert `hydra`, `hydra.utils`, `omegaconf` modules where those packages are not installed (listed)."""
+    stubbed = []
+    for name in ("omegaconf", "hydra"):
+        if importlib.util.find_spec(name) is None:
+            stubbed.append(name)
+            module = types.ModuleType(name)
+            module.__path__ = []  # a package, so `hydra.utils` resolves
+
+            class _Missing:  # isinstance(x, DictConfig) is False for everything
+                def __init__(self, *a, **k):
+                    raise ImportError(f"{name} is not installed")
+
+            if name == "omegaconf":
+                module.DictConfig = module.ListConfig = module.OmegaConf = _Missing
+            else:
+                utils = types.ModuleType("hydra.utils")
+                utils.instantiate = _Missing
+                module.utils = utils
+                sys.modules["hydra.utils"] = utils
+            sys.modules[name] = module
+    return stubbed
+
+
+def mult_vae(n_items: int, encoder: str = "gaussian", **vae_kwargs):
+    """cfrec's Mult-VAE (or the VAE with SIVAE's encoder, paper defaults) for `n_items` items."""
+    allow_missing_config_libs()
+    from cfrec.models.encoders import GaussianEncoder
+    from cfrec.models.likelihoods import Multinomial
+    from cfrec.models.priors import StandardNormal
+    from cfrec.models.schedules import Anneal
+    from cfrec.models.vae import VAE
+
+    if encoder == "gaussian":
+        enc = functools.partial(GaussianEncoder, hidden_dims=[600], latent_dim=200, dropout=0.5)
+    elif encoder == "sivae":
+        from cfrec.models.sivae import SemiImplicitEncoder
+
+        enc = functools.partial(SemiImplicitEncoder, hidden_dims=[600], latent_dim=200)
+    else:
+        raise ValueError(encoder)
+    return VAE(n_items, encoder=enc, likelihood=Multinomial(), prior=functools.partial(StandardNormal),
+               beta=Anneal(cap=0.2, total_anneal_steps=200_000), decoder_hidden_dims=[600], **vae_kwargs)
+
+
+class PlainMultVAE(nn.Module):
+    """Liang's Mult-VAE written the obvious way: dense input, dense I×600 first layer, log_softmax, fp32."""
+
+    def __init__(self, n_items: int, hidden: int = 600, latent: int = 200, dropout: float = 0.5):
+        super().__init__()
+        self.q1, self.q2 = nn.Linear(n_items, hidden), nn.Linear(hidden, 2 * latent)
+        self.p1, self.p2 = nn.Linear(latent, hidden), nn.Linear(hidden, n_items)
+        self.drop = nn.Dropout(dropout)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.normal_(m.bias, std=0.001)
+
+    def forward(self, x: torch.Tensor):
+        h = self.drop(F.normalize(x, dim=1))
+        mu, logvar = self.q2(torch.tanh(self.q1(h))).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.p2(torch.tanh(self.p1(z))), mu, logvar
+
+    def loss(self, x: torch.Tensor, beta: float) -> torch.Tensor:
+        logits, mu, logvar = self(x)
+        nll = -(F.log_softmax(logits, dim=1) * x).sum(1).mean()
+        kl = 0.5 * (torch.exp(logvar) + mu**2 - 1 - logvar).sum(1).mean()
+        return nll + beta * kl
+
+
+class DenseRows(torch.utils.data.Dataset):
+    """One dense float32 row per user (what a DataLoader with the default collate stacks into a batch)."""
+
+    def __init__(self, rows):
+        self.rows = rows  # benchmarks.common.SparseRows
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    def __getitem__(self, u: int) -> torch.Tensor:
+        out = torch.zeros(self.rows.shape[1])
+        lo, hi = self.rows.indptr[u], self.rows.indptr[u + 1]
+        out[torch.from_numpy(self.rows.indices[lo:hi].astype(np.int64))] = 1.0
+        return out

@@ -1,0 +1,113 @@
+"""Lightning callbacks of every neural run: per-epoch reseeding, the non-finite-loss guard, and
+cfrec's own checkpoint entry (the run's fingerprint and validation history)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+#: key of cfrec's own entry in a Lightning checkpoint (the run's fingerprint, checked on resume)
+CHECKPOINT_KEY = "cfrec"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss (or, after an epoch, a parameter) became NaN or infinite."""
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A 32-bit seed derived from (run seed, epoch, process rank) only (rank: distinct draws per DDP process)."""
+    return int(np.random.SeedSequence([int(seed) % 2**32, int(epoch), int(rank)]).generate_state(1)[0])
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (torch.manual_seed covers CUDA too)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class EpochSeed(pl.Callback):
+    """Reseed every generator from (seed, epoch) when an epoch starts.
+
+    Dropout and z-sampling then draw the same numbers in epoch e whether the run went through
+    without a stop or was resumed from the checkpoint of epoch e-1 (Lightning does not store RNG
+    states in checkpoints). The batch order is already a function of (seed, epoch): see
+    `cfrec.data.batches.ShuffledBatches`, whose `set_epoch` Lightning calls.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        seed_all(epoch_seed(self.seed, trainer.current_epoch, trainer.global_rank))
+
+
+class FiniteGuard(pl.Callback):
+    """Stop at the first non-finite training loss, before its backward pass and update.
+
+    The loss is checked every step (one scalar device sync); parameters are checked once more before
+    validation and at the end of each training epoch, i.e. before any checkpoint of that epoch is
+    written (Lightning runs ModelCheckpoint after every other callback), in case a finite loss gave
+    non-finite gradients on an epoch's last step. So `last.ckpt` and `best-*.ckpt` only ever hold
+    finite models.
+    """
+
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss.detach()).all()):
+            value = loss.detach().float().reshape(-1)[0].item() if loss.numel() else float("nan")
+            raise NonFiniteLossError(
+                f"non-finite training loss ({value}) at epoch {trainer.current_epoch} "
+                f"(step {trainer.global_step}); {_last_good(trainer)}"
+            )
+
+    def _check_parameters(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        bad = [name for name, p in pl_module.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite parameters ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) after the "
+                f"updates of epoch {trainer.current_epoch} (step {trainer.global_step}); {_last_good(trainer)}"
+            )
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._check_parameters(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._check_parameters(trainer, pl_module)
+
+
+def _last_good(trainer: pl.Trainer) -> str:
+    """Where the last checkpoint written before the failure is (never a state from this epoch)."""
+    ckpt = trainer.checkpoint_callback
+    path = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
+    if not path or not Path(path).exists():
+        return "no checkpoint had been written yet"
+    try:
+        epoch = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["epoch"]
+        return f"the last good checkpoint is {path} (end of epoch {epoch})"
+    except Exception:  # only a message
+        return f"the last good checkpoint is {path}"
+
+
+class RunState(pl.Callback):
+    """cfrec's entry in every checkpoint: the run's fingerprint (checked by `resume_path`) and the
+    model's per-epoch validation history, restored when fitting resumes (here rather than in a
+    CFModule hook, so that subclasses overriding `on_load_checkpoint` cannot lose it)."""
+
+    def __init__(self, fingerprint: dict[str, Any]):
+        self.fingerprint = fingerprint
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        history = [dict(h) for h in getattr(pl_module, "history", [])]
+        checkpoint[CHECKPOINT_KEY] = {"fingerprint": self.fingerprint, "history": history}
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        if hasattr(pl_module, "history") and CHECKPOINT_KEY in checkpoint:
+            pl_module.history = [dict(h) for h in checkpoint[CHECKPOINT_KEY].get("history", [])]

@@ -1,0 +1,117 @@
+"""cfrec.training and train.py: what one run writes, the checkpoint contents resume relies on, failure
+records, and the pieces of exact resume (per-epoch seeds, the datamodule's epoch state)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+import cfrec.config
+from cfrec.data.datamodule import CFDataModule
+from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
+from cfrec.checkpoints import run_fingerprint
+from cfrec.training import record_failure, run
+
+TINY = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20",
+        "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false"]
+SMALL_VAE = ["model.encoder.hidden_dims=[32]", "model.encoder.latent_dim=8", "model.decoder_hidden_dims=[32]"]
+
+
+def config(out: Path, *overrides: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(cfrec.config.CONFIG_DIR), version_base="1.3"):
+        return compose("train", overrides=[f"paths.output_dir={out}", f"paths.cache_dir={out.parent / 'cache'}",
+                                           *TINY, *overrides])
+
+
+def test_neural_run_writes_metrics_and_resumable_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(config(out, *SMALL_VAE, "trainer.max_epochs=2"), out, {"model": "mult"})
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["model"] == "mult" and on_disk["epochs"] == 2
+    assert on_disk["test"] == metrics["test"] and on_disk["test"]["n_users"] == 20
+    assert [h["epoch"] for h in on_disk["history"]] == [0, 1] and on_disk["resumed_from"] is None
+    assert Path(on_disk["best_checkpoint"]).exists() and on_disk["best_epoch"] in (0, 1)
+    last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 1
+    assert last[CHECKPOINT_KEY]["history"] == on_disk["history"]
+    assert last[CHECKPOINT_KEY]["fingerprint"]["model"]["lr"] == 0.001
+    assert last["CFDataModule"] == {"train_epoch": 2}  # the epoch a resumed run continues with
+    assert (out / "metrics.json").stat().st_mode & 0o044  # readable by others, like any file (umask)
+
+
+def test_closed_form_run(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(config(out, "model=popularity"), out, {"model": "popularity"})
+    assert metrics["status"] == "ok" and metrics["test"]["n_users"] == 20
+    assert not (out / "checkpoints").exists()
+
+
+def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
+    cfg = config(tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test": {"ndcg@100": 0.5}}))
+    record_failure(cfg, tmp_path, {"model": "mult"}, ValueError("boom"))
+    failed = json.loads((tmp_path / "metrics.json").read_text())
+    assert failed["status"] == "failed" and failed["error"] == "ValueError: boom" and "ValueError" in failed["traceback"]
+    assert failed["dataset"] == "synthetic" and failed["config"]["seed"] == 98765
+    assert json.loads((tmp_path / "metrics.previous.json").read_text())["test"] == {"ndcg@100": 0.5}
+    record_failure(cfg, tmp_path / "metrics.json" / "not-a-dir", {}, ValueError("x"))  # unwritable: logs only
+
+
+def test_train_py_single_run_failure_exits_nonzero_and_records(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("cfrec_train_entry_point", cfrec.config.PROJECT_ROOT / "train.py")
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    out = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["train.py", f"hydra.run.dir={out}", f"paths.cache_dir={tmp_path / 'cache'}",
+                                      *TINY, "dataset.heldout_users=100000"])
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            entry.main()
+    finally:
+        GlobalHydra.instance().clear()
+    assert exit_.value.code == 1
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["status"] == "failed" and "dataset.heldout_users=100000" in record["error"]
+
+
+def test_epoch_seeds_depend_on_seed_and_epoch_only():
+    assert epoch_seed(98765, 3) == epoch_seed(98765, 3)
+    assert len({epoch_seed(s, e) for s in (1, 2) for e in range(50)}) == 100
+    assert 0 <= epoch_seed(2**40, 0) < 2**32 and epoch_seed(1, 0, rank=1) != epoch_seed(1, 0)
+
+
+def test_fingerprint_ignores_paths_and_eval_batch_size_only(tmp_path):
+    counts = {"train": {"users": 1}}
+    base = run_fingerprint(config(tmp_path), counts)
+    moved = config(tmp_path, "dataset.eval_batch_size=7", "paths.cache_dir=/elsewhere", "trainer.max_epochs=9")
+    assert run_fingerprint(moved, counts) == base
+    for override in ("model.lr=0.01", "seed=1", "dataset.batch_size=7", "beta.cap=0.3"):
+        assert run_fingerprint(config(tmp_path, override), counts) != base, override
+    assert run_fingerprint(config(tmp_path), {"train": {"users": 2}}) != base
+
+
+def test_datamodule_restores_the_epoch_its_loader_starts_at(tmp_path):
+    dm = CFDataModule(batch_size=50, name="synthetic", format="synthetic", heldout_users=20,
+                      cache_dir=tmp_path, synthetic={"n_users": 200, "n_items": 60})
+    dm.setup()
+    assert dm.state_dict() == {"train_epoch": 0} and dm.train_dataloader().sampler.epoch == 0
+    dm.load_state_dict({"train_epoch": 3})
+    loader = dm.train_dataloader()
+    assert loader.sampler.epoch == 3
+    first = next(iter(loader)).users.numpy()
+    order = np.random.default_rng([dm.shuffle_seed, 3]).permutation(160)[:50]
+    np.testing.assert_array_equal(first, order)
+    before = torch.random.get_rng_state()
+    iter(loader)  # its own generator: building an iterator leaves the global one alone
+    assert torch.equal(before, torch.random.get_rng_state())
+    dm.teardown("fit")
+    assert dm.train_dataloader().sampler.epoch == 0

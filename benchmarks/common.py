@@ -176,9 +176,15 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def run_child(script: str | Path, args: list[str], timeout: float = 900) -> dict:
+#: OpenMP threads sleep at once when idle instead of spinning. On a shared 2-core machine (load above the
+#: core count) spinning workers steal the main thread's time slices and every small parallel region costs
+#: milliseconds; the benchmarks set this for every child unless run with --omp-default.
+OMP_PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def run_child(script: str | Path, args: list[str], timeout: float = 900, env_extra: dict | None = None) -> dict:
     """Run `python script args` in a fresh process; it prints one JSON line prefixed `RESULT ` (returned)."""
-    env = dict(os.environ)
+    env = dict(os.environ) | (env_extra or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
                           timeout=timeout)

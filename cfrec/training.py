@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from lightning_fabric.plugins import CheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
@@ -65,6 +66,7 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins)
     last = last_checkpoint(trainer, out)
     resume = resume_path(last, fingerprint)
+    finished = False
     try:
         # weights_only=False: these are the run's own checkpoints, and a model's hparams may hold OmegaConf
         # containers, which torch>=2.6's default weights-only unpickler refuses
@@ -76,12 +78,15 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
             best = str(Path(checkpoint.dirpath) / Path(best).name)  # the run folder was moved or copied since
         trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=False)
         trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=False)
+        finished = True
     except SIGTERMException as e:
         raise RunInterrupted(f"stopped by SIGTERM at epoch {trainer.current_epoch} (step {trainer.global_step}); "
                              f"rerun the same command (same hydra.run.dir) to resume from {last}", 143) from e
     except SystemExit as e:  # Lightning turns Ctrl-C into a graceful shutdown and sys.exit(1)
         raise RunInterrupted(f"stopped by Ctrl-C at epoch {trainer.current_epoch} (step {trainer.global_step}); "
                              f"rerun the same command (same hydra.run.dir) to resume from {last}", 130) from e
+    finally:
+        finish_wandb(loggers, finished)
     if best:
         best_epoch = torch.load(best, map_location="cpu", weights_only=False, mmap=True)["epoch"]
     else:
@@ -90,6 +95,14 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
             "epochs": int(trainer.current_epoch), "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
+
+
+def finish_wandb(loggers: list[Any], ok: bool) -> None:
+    """Close this run's W&B run (offline or online) so the next job of a sequential sweep gets its own."""
+    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+        import wandb
+
+        wandb.finish(exit_code=0 if ok else 1)
 
 
 def fit_closed_form(model: FittedRecommender, dm: CFDataModule) -> dict[str, Any]:
@@ -132,7 +145,8 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         **result,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    atomic_write_json(out / "metrics.json", metrics)
+    if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered metrics
+        atomic_write_json(out / "metrics.json", metrics)
     test = metrics["test"]
     log.info("test: Recall@20 %.4f  Recall@50 %.4f  NDCG@100 %.4f (%d users)",
              test["recall@20"], test["recall@50"], test["ndcg@100"], test["n_users"])

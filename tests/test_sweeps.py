@@ -96,7 +96,7 @@ def test_row_overrides_of_the_vae_rows():
 def test_logger_launcher_trainer_and_optuna_configs():
     default = _compose(["logger=default"])
     assert set(default.logger) == {"csv", "wandb"}
-    assert default.logger.wandb._target_ == "cfrec.report.loggers.wandb_logger"
+    assert default.logger.wandb._target_ == "cfrec.loggers.wandb_logger"
     assert set(_compose(["logger=csv"]).logger) == {"csv"}
     assert not _compose(["logger=none"]).get("logger")
     slurm = _compose(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"])

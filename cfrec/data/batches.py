@@ -60,31 +60,37 @@ class ShuffledBatches(Sampler[np.ndarray]):
     """Index lists of a fresh permutation per epoch, a function of (seed, epoch) only.
 
     Lightning calls `set_epoch` before each epoch (and `CFDataModule.train_dataloader` sets the epoch
-    a resumed run starts at), so a resumed run sees the same batches as an uninterrupted one.
+    a resumed run starts at), so a resumed run sees the same batches as an uninterrupted one. Under
+    DDP rank r of `world` takes batches r, r+world, ... of the same permutation, and every rank takes
+    the same number of batches (the < `world` batches left over are skipped that epoch).
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+        self.rank, self.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
+        return -(-self.n // self.batch_size) // self.world
 
     def __iter__(self):
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        return iter([order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)])
+        starts = range(self.rank * self.batch_size, len(self) * self.world * self.batch_size, self.world * self.batch_size)
+        return iter([order[i : i + self.batch_size] for i in starts])
 
 
 class OrderedBatches(Sampler[np.ndarray]):
-    """Consecutive index lists 0..n-1 (evaluation order)."""
+    """Consecutive index lists 0..n-1 (evaluation order); under DDP rank r takes batches r, r+world, ..."""
 
-    def __init__(self, n: int, batch_size: int):
-        self.n, self.batch_size = n, batch_size
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world: int = 1):
+        batch_size = min(batch_size, max(1, -(-n // world)))  # every rank gets at least one batch
+        self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
 
     def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
+        return len(range(self.rank, -(-self.n // self.batch_size), self.world))
 
     def __iter__(self):
-        return iter([np.arange(i, min(i + self.batch_size, self.n)) for i in range(0, self.n, self.batch_size)])
+        starts = range(self.rank * self.batch_size, self.n, self.world * self.batch_size)
+        return iter([np.arange(i, min(i + self.batch_size, self.n)) for i in starts])

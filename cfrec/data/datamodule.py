@@ -106,6 +106,11 @@ class CFDataModule(pl.LightningDataModule):
         self.setup()
         return self.split.n_items
 
+    def _rank_world(self) -> tuple[int, int]:
+        """(global rank, world size) under DDP (our samplers shard batches themselves), else (0, 1)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def _generator(self) -> torch.Generator:
         """A private generator for a DataLoader: creating its iterator draws a base seed from it, which
         would otherwise come from torch's global generator and shift dropout / sampling draws."""
@@ -113,7 +118,7 @@ class CFDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rows = RowBatches(self.split.train)
-        sampler = ShuffledBatches(len(rows), self.batch_size, self.shuffle_seed)
+        sampler = ShuffledBatches(len(rows), self.batch_size, self.shuffle_seed, *self._rank_world())
         # Lightning calls `set_epoch` before each epoch, but when a run resumes it may build the loader
         # (and prefetch its first batch) before that call and before restoring its loops (a model asking
         # for `trainer.estimated_stepping_batches` in `on_fit_start` or `configure_optimizers` does), and
@@ -124,7 +129,7 @@ class CFDataModule(pl.LightningDataModule):
 
     def _pairs(self, fold_in: Any, heldout: Any) -> DataLoader:
         pairs = PairBatches(fold_in, heldout)
-        return DataLoader(pairs, sampler=OrderedBatches(len(pairs), self.eval_batch_size), batch_size=None,
+        return DataLoader(pairs, sampler=OrderedBatches(len(pairs), self.eval_batch_size, *self._rank_world()), batch_size=None,
                           generator=self._generator())
 
     def val_dataloader(self) -> DataLoader:

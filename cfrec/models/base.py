@@ -40,13 +40,22 @@ class CFModule(pl.LightningModule, abc.ABC):
             self._per_user.setdefault(name, []).append(values.detach().cpu())
 
     def _eval_epoch_end(self, stage: str) -> None:
-        summary = summarize({k: torch.cat(v) for k, v in self._per_user.items()})
+        summary = summarize({k: self._gather(torch.cat(v)) for k, v in self._per_user.items()})
         self._per_user = {}
         self.results[stage] = summary
         if stage == "val" and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self.history.append({"epoch": self.current_epoch, **summary})
         for name, value in summary.items():
             self.log(f"{stage}/{name}", float(value), prog_bar=name == "ndcg@100")
+
+    def _gather(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-user values of every DDP rank (each evaluates its own users); NaN padding is skipped later."""
+        if self.trainer is None or self.trainer.world_size == 1:
+            return values
+        longest = int(self.all_gather(torch.tensor(values.numel(), device=self.device)).max())
+        padded = torch.full((longest,), float("nan"), device=self.device)
+        padded[: values.numel()] = values.to(self.device)
+        return self.all_gather(padded).reshape(-1).cpu()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch)

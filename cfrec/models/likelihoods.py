@@ -76,7 +76,7 @@ class _MultinomialLogProb(torch.autograd.Function):
             top = torch.full((n_users,), -math.inf, dtype=ct, device=m.device)
             total = torch.zeros(n_users, dtype=ct, device=m.device)
             for a, b in blocks:
-                block = m[a:b].to(ct)
+                block = m[a:b].to(ct, copy=True)  # modified in place below
                 new_top = torch.maximum(top, block.amax(0))
                 total = total * (top - new_top).exp_() + block.sub_(new_top).exp_().sum(0)
                 top = new_top

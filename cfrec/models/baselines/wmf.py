@@ -29,7 +29,7 @@ class WMF(FittedRecommender):
         n_items: int,
         factors: int = 100,
         alpha: float = 10.0,
-        regularization: float = 0.01,
+        regularization: float = 10.0,
         iterations: int = 15,
         device: str = "auto",
         num_threads: int = 0,

@@ -4,8 +4,8 @@ Data: 116,677 training users × 20,108 items, ~9.9M interactions with Zipf item 
 user activity (`benchmarks.common.long_tail_rows`, cached after the first run). Batch 500 users, Adam 1e-3,
 600-200-600, dropout 0.5, β annealing: one epoch is 234 steps.
 
-    python benchmarks/bench_train_epoch.py            # 40 timed steps per config, 2 rounds (~4 min here)
-    python benchmarks/bench_train_epoch.py --quick    # 12 steps, 1 round
+    python benchmarks/bench_train_epoch.py            # 20 timed steps per config, 2 rounds (~5 min here)
+    python benchmarks/bench_train_epoch.py --quick    # 10 steps, 1 round
     python benchmarks/bench_train_epoch.py --device cuda --configs plain ours-fp32 ours-bf16
 
 Configurations, each in its own process (its own peak memory), run in rotating order round after round:
@@ -35,6 +35,7 @@ from benchmarks.common import (OMP_PASSIVE, SHAPES, cached_rows, emit, load_aver
 
 BATCH = 500
 CONFIGS = ("plain", "ours-fp32", "ours-bf16")
+EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16")  # the VAE with SIVAE's encoder (benchmarks/bench_sivae.py)
 
 
 def child(args) -> None:
@@ -46,6 +47,7 @@ def child(args) -> None:
     rows = cached_rows(args.shape, args.users)
     n_steps = args.warmup + args.steps
     ends: list[float] = []
+    cpu_ends: list[float] = []
     torch.manual_seed(0)
     if args.config == "plain":
         from benchmarks.models import DenseRows, PlainMultVAE
@@ -65,13 +67,14 @@ def child(args) -> None:
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             ends.append(time.perf_counter())
+            cpu_ends.append(time.process_time())
         data_path = "dense rows, DataLoader"
     else:
         import pytorch_lightning as pl
 
         from benchmarks.models import mult_vae
 
-        model = mult_vae(rows.shape[1])
+        model = mult_vae(rows.shape[1], encoder="sivae" if args.config.startswith("sivae") else "gaussian")
         loader, data_path = _cfrec_loader(rows)
 
         class StepClock(pl.Callback):
@@ -79,16 +82,19 @@ def child(args) -> None:
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 ends.append(time.perf_counter())
+                cpu_ends.append(time.process_time())
 
         trainer = pl.Trainer(
             accelerator="gpu" if args.device.startswith("cuda") else "cpu", devices=1,
-            precision="bf16-mixed" if args.config == "ours-bf16" else "32-true", max_steps=n_steps,
+            precision="bf16-mixed" if args.config.endswith("bf16") else "32-true", max_steps=n_steps,
             limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, callbacks=[StepClock()],
         )
         trainer.fit(model, train_dataloaders=loader)
-    steps = np.diff(ends[args.warmup - 1:]) if args.warmup else np.diff(ends)
+    first = max(args.warmup - 1, 0)
+    steps, cpu_steps = np.diff(ends[first:]), np.diff(cpu_ends[first:])
     emit({"config": args.config, "step_s": float(np.median(steps)), "steps": len(steps),
+          "cpu_step_s": float(np.median(cpu_steps)),
           "data_path": data_path, "threads": torch.get_num_threads(), "device": args.device,
           "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20) if args.device.startswith("cuda") else None})
 
@@ -129,28 +135,28 @@ def _cfrec_loader(rows):
     return torch.utils.data.DataLoader(data, sampler=sampler, batch_size=None), path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(doc: str = __doc__, configs=CONFIGS) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int)
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    ap.add_argument("--configs", nargs="+", default=list(configs), choices=CONFIGS + EXTRA_CONFIGS)
     ap.add_argument("--shape", default="ml-20m", choices=sorted(SHAPES))
     ap.add_argument("--users", type=int, help="only the first N users of the shape (same items)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--omp-default", action="store_true", help="do not set OMP_WAIT_POLICY=PASSIVE in the children")
     ap.add_argument("--child", dest="config")
-    args = ap.parse_args()
-    if args.config:
-        return child(args)
-    args.steps = args.steps or (12 if args.quick else 40)
+    return ap
+
+
+def measure(args) -> tuple[dict[str, list[dict]], int]:
+    """Run every config in its own process, `args.rounds` rounds in rotating order; per-config results."""
+    args.steps = args.steps or (10 if args.quick else 20)
     args.rounds = args.rounds or (1 if args.quick else 2)
-    t0 = time.time()
     rows = cached_rows(args.shape, args.users)
-    users, items, _ = SHAPES[args.shape]
-    n_users = args.users or users
+    n_users = args.users or SHAPES[args.shape][0]
     steps_per_epoch = math.ceil(n_users / BATCH)
     print(f"# {args.shape} shape: {rows.shape[0]:,} users × {rows.shape[1]:,} items, {rows.nnz:,} interactions; "
           f"batch {BATCH} → {steps_per_epoch} steps/epoch")
@@ -165,23 +171,44 @@ def main() -> None:
         for config in order:
             res = run_child(__file__, ["--child", config, *passthrough], env_extra=None if args.omp_default else OMP_PASSIVE)
             results[config].append(res)
-            print(f"#   round {r + 1}: {config:10s} {res['step_s']:.3f} s/step  peak RSS {res['peak_rss_mb']:.0f} MB"
-                  f"  (load {load_average()})", flush=True)
-    base = median([x["step_s"] for x in results.get("plain", [])])
-    rows_out = []
-    for config, res in results.items():
-        step = median([x["step_s"] for x in res])
-        gpu = max((x["gpu_peak_mb"] or 0) for x in res)
-        rows_out.append([config, f"{step:.3f}", f"{step * steps_per_epoch:.1f}",
-                         f"{base / step:.2f}×" if base == base else "n/a",
-                         f"{max(x['peak_rss_mb'] for x in res):.0f}", f"{gpu:.0f}" if gpu else "–",
-                         " / ".join(f"{x['step_s']:.3f}" for x in res)])
+            print(f"#   round {r + 1}: {config:10s} {res['step_s']:.3f} s/step, CPU {res['cpu_step_s']:.3f} s/step, "
+                  f"peak RSS {res['peak_rss_mb']:.0f} MB (load {load_average()})", flush=True)
+    return results, steps_per_epoch
+
+
+def summary_row(config: str, res: list[dict], steps_per_epoch: int, base: list[dict] | None) -> list[str]:
+    """config, s/step, epoch s, speed-up (base / this), CPU s/step, CPU speed-up, peak RSS, peak GPU, rounds."""
+    step, cpu = median([x["step_s"] for x in res]), median([x["cpu_step_s"] for x in res])
+    b, b_cpu = (median([x["step_s"] for x in base]), median([x["cpu_step_s"] for x in base])) if base else (None, None)
+    gpu = max((x["gpu_peak_mb"] or 0) for x in res)
+    return [config, f"{step:.3f}", f"{step * steps_per_epoch:.1f}", f"{b / step:.2f}×" if b else "n/a", f"{cpu:.3f}",
+            f"{b_cpu / cpu:.2f}×" if b_cpu else "n/a", f"{max(x['peak_rss_mb'] for x in res):.0f}",
+            f"{gpu:.0f}" if gpu else "–", " / ".join(f"{x['step_s']:.3f}" for x in res)]
+
+
+HEADER = ["config", "s/step (median)", "epoch s (extrapolated)", "speed-up", "CPU s/step (all threads)",
+          "CPU speed-up", "peak RSS MB", "peak GPU MB", "per round s/step"]
+
+
+def footer(args, results, t0) -> str:
+    first = next(iter(results.values()))[0]
+    return (f"# {args.steps} timed steps (+{args.warmup} warm-up) per config per round, {args.rounds} round(s); "
+            f"torch threads {first['threads']}; data path of ours: {[r[0]['data_path'] for r in results.values()]}; "
+            f"load average after: {load_average()}; wall {time.time() - t0:.0f} s")
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.config:
+        return child(args)
+    t0 = time.time()
+    results, steps_per_epoch = measure(args)
+    base = results.get("plain")
     print()
-    print(table(rows_out, ["config", "s/step (median)", f"epoch s (×{steps_per_epoch})", "speed-up vs plain",
-                           "peak RSS MB", "peak GPU MB", "per round s/step"]))
-    print(f"\n# {args.steps} timed steps (+{args.warmup} warm-up) per config per round, {args.rounds} round(s); "
-          f"torch threads {results[args.configs[0]][0]['threads']}; load average after: {load_average()}; "
-          f"wall {time.time() - t0:.0f} s")
+    print(table([summary_row(c, r, steps_per_epoch, base) for c, r in results.items()],
+                [h.replace("speed-up", "speed-up vs plain") if "speed-up" in h else h for h in HEADER]))
+    print()
+    print(footer(args, results, t0))
 
 
 if __name__ == "__main__":

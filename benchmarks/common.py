@@ -94,6 +94,10 @@ def long_tail_rows(n_users: int, n_items: int, nnz: int, seed: int = 0, zipf_a: 
     return SparseRows(indptr, items.astype(np.int32), np.ones(len(items), dtype=np.float32), (n_users, n_items))
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("CFREC_BENCH_CACHE", "~/.cache/cfrec-bench")).expanduser()
+
+
 def cached_rows(name: str, n_users: int | None = None, seed: int = 0) -> SparseRows:
     """`long_tail_rows` for a shape of SHAPES (the first `n_users` users, interactions scaled to match),
     cached as .npz under $CFREC_BENCH_CACHE (default ~/.cache/cfrec-bench): generating ML-20M's shape
@@ -101,7 +105,7 @@ def cached_rows(name: str, n_users: int | None = None, seed: int = 0) -> SparseR
     users, items, nnz = SHAPES[name]
     n_users = n_users or users
     nnz = round(nnz * n_users / users)
-    cache = Path(os.environ.get("CFREC_BENCH_CACHE", "~/.cache/cfrec-bench")).expanduser()
+    cache = cache_dir()
     path = cache / f"{name}-{n_users}-{seed}.npz"
     if path.exists():
         f = np.load(path)

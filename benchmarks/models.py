@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,27 +24,44 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _stub(name: str, **attrs) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__path__ = []  # a package, so submodules resolve
+    module.__dict__.update(attrs)
+    sys.modules[name] = module
+    return module
+
+
 def allow_missing_config_libs() -> list[str]:
-    """Inert `hydra`, `hydra.utils`, `omegaconf` modules where those packages are not installed (listed)."""
+    """Make `cfrec.models.*` importable on a machine with torch + lightning (+ numpy) only; returns what was
+    stood in for. hydra / omegaconf get inert modules (the VAE only needs them for parts given as
+    configs, which the benchmarks never pass); without scipy or pandas, `cfrec.data` is registered as a
+    bare package so that `cfrec.data.batches` loads without `cfrec/data/__init__.py` (which imports the
+    data module, the readers and pandas), and scipy.sparse gets an inert module (only used at run time
+    by the CSR helpers the benchmarks then do not call)."""
     stubbed = []
-    for name in ("omegaconf", "hydra"):
-        if importlib.util.find_spec(name) is None:
-            stubbed.append(name)
-            module = types.ModuleType(name)
-            module.__path__ = []  # a package, so `hydra.utils` resolves
 
-            class _Missing:  # isinstance(x, DictConfig) is False for everything
-                def __init__(self, *a, **k):
-                    raise ImportError(f"{name} is not installed")
+    class _Missing:  # isinstance(x, DictConfig) is False for everything
+        def __init__(self, *a, **k):
+            raise ImportError("not installed on this machine")
 
-            if name == "omegaconf":
-                module.DictConfig = module.ListConfig = module.OmegaConf = _Missing
-            else:
-                utils = types.ModuleType("hydra.utils")
-                utils.instantiate = _Missing
-                module.utils = utils
-                sys.modules["hydra.utils"] = utils
-            sys.modules[name] = module
+    if importlib.util.find_spec("omegaconf") is None:
+        stubbed.append("omegaconf")
+        _stub("omegaconf", DictConfig=_Missing, ListConfig=_Missing, OmegaConf=_Missing)
+    if importlib.util.find_spec("hydra") is None:
+        stubbed.append("hydra")
+        hydra = _stub("hydra")
+        hydra.utils = _stub("hydra.utils", instantiate=_Missing)
+    missing_data_libs = [n for n in ("scipy", "pandas") if importlib.util.find_spec(n) is None]
+    if missing_data_libs and "cfrec.data" not in sys.modules:
+        stubbed.append("cfrec.data (bare package)")
+        import cfrec
+
+        _stub("cfrec.data", __path__=[str(Path(cfrec.__file__).parent / "data")])
+    if "scipy" in missing_data_libs:
+        stubbed.append("scipy")
+        scipy = _stub("scipy")
+        scipy.sparse = _stub("scipy.sparse", csr_matrix=_Missing)
     return stubbed
 
 

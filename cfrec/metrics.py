@@ -15,41 +15,79 @@ METRICS: tuple[tuple[str, int], ...] = (("recall", 20), ("recall", 50), ("ndcg",
 
 
 def exclude_seen(scores: torch.Tensor, fold_in: torch.Tensor) -> torch.Tensor:
-    """Return `scores` with fold-in items set to -inf so they are never ranked (in place)."""
+    """Return `scores` with fold-in items set to -inf so they are never ranked (in place).
+
+    A sparse CSR fold-in is applied at its non-zeros only (no (B, I) dense mask is built)."""
+    if fold_in.layout == torch.sparse_csr:
+        row, col, values = _csr_coordinates(fold_in)
+        keep = values > 0
+        return scores.index_put_((row[keep], col[keep]), scores.new_tensor(-math.inf))
     seen = fold_in.to_dense() if fold_in.layout != torch.strided else fold_in
     return scores.masked_fill_(seen > 0, -math.inf)
 
 
-def _hits(scores: torch.Tensor, heldout: torch.Tensor, k: int) -> torch.Tensor:
-    """hits[u, r] = 1 if the item ranked r+1 for user u is held out; partial top-k, then sorted."""
-    k = min(k, scores.shape[1])
-    top = torch.topk(scores, k, dim=1, sorted=True).indices
-    return (heldout.gather(1, top) > 0).to(torch.float32)
+def _csr_coordinates(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    crow = x.crow_indices()
+    row = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), crow[1:] - crow[:-1])
+    return row, x.col_indices(), x.values()
+
+
+def _top_items(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k highest scores per row, best first (partial selection, then sorted)."""
+    return torch.topk(scores, min(k, scores.shape[1]), dim=1, sorted=True).indices
+
+
+def _relevant(heldout: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hits, n): hits[u, r] = 1.0 if items[u, r] is held out for u; n[u] = number of held-out items.
+
+    Dense held-out rows are gathered; sparse CSR rows are looked up by (user, item) key in their sorted
+    non-zeros, so a (B, I) matrix is never built."""
+    if heldout.layout != torch.sparse_csr:
+        heldout = heldout.to_dense() if heldout.layout != torch.strided else heldout
+        return (heldout.gather(1, items) > 0).to(torch.float32), (heldout > 0).sum(1)
+    row, col, values = _csr_coordinates(heldout)
+    positive = values > 0
+    n_items = heldout.shape[1]
+    keys = torch.unique(row[positive] * n_items + col[positive])  # sorted; a repeated entry counts once
+    n = torch.bincount(keys // n_items, minlength=heldout.shape[0])
+    if keys.numel() == 0:
+        return torch.zeros(items.shape, device=items.device), n
+    query = torch.arange(items.shape[0], device=items.device)[:, None] * n_items + items
+    at = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
+    return (keys[at] == query).to(torch.float32), n
+
+
+def _recall(hits: torch.Tensor, n: torch.Tensor, k: int) -> torch.Tensor:
+    return hits[:, :k].sum(1) / n.to(torch.float32).clamp(max=k)  # 0/0 -> NaN for users without held-out items
+
+
+def _ndcg(hits: torch.Tensor, n: torch.Tensor, k: int) -> torch.Tensor:
+    hits = hits[:, :k]
+    discount = 1.0 / torch.log2(torch.arange(2, hits.shape[1] + 2, device=hits.device, dtype=torch.float32))
+    dcg = (hits * discount).sum(1)
+    ideal = torch.cat([discount.new_zeros(1), discount.cumsum(0)])[n.clamp(max=hits.shape[1])]
+    return dcg / ideal  # 0/0 -> NaN for users without held-out items
 
 
 def recall_at_k(scores: torch.Tensor, heldout: torch.Tensor, k: int) -> torch.Tensor:
     """|top-k ∩ held-out| / min(k, n_heldout) per user (NaN where n_heldout = 0)."""
-    n = (heldout > 0).sum(1).to(torch.float32)
-    hits = _hits(scores, heldout, k).sum(1)
-    return hits / n.clamp(max=k)  # 0/0 -> NaN for users without held-out items
+    return _recall(*_relevant(heldout, _top_items(scores, k)), k)
 
 
 def ndcg_at_k(scores: torch.Tensor, heldout: torch.Tensor, k: int) -> torch.Tensor:
     """DCG@k / IDCG@k with binary relevance and 1/log2(rank+1) discount, per user."""
-    hits = _hits(scores, heldout, k)
-    discount = 1.0 / torch.log2(torch.arange(2, hits.shape[1] + 2, device=scores.device, dtype=torch.float32))
-    dcg = (hits * discount).sum(1)
-    n = (heldout > 0).sum(1).clamp(max=hits.shape[1])
-    ideal = torch.cat([discount.new_zeros(1), discount.cumsum(0)])[n]
-    return dcg / ideal  # 0/0 -> NaN for users without held-out items
+    return _ndcg(*_relevant(heldout, _top_items(scores, k)), k)
 
 
 def ranking_metrics(scores: torch.Tensor, fold_in: torch.Tensor, heldout: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Recall@20, Recall@50 and NDCG@100 per user after excluding fold-in items (scores modified)."""
+    """Recall@20, Recall@50 and NDCG@100 per user after excluding fold-in items (scores modified).
+
+    One top-k selection at the largest k serves every metric (the top-20 are the first 20 of the
+    sorted top-100); sparse fold-in and held-out rows are used as they are."""
     scores = exclude_seen(scores.float(), fold_in)
-    heldout = heldout.to_dense() if heldout.layout != torch.strided else heldout
-    fns = {"recall": recall_at_k, "ndcg": ndcg_at_k}
-    return {f"{name}@{k}": fns[name](scores, heldout, k) for name, k in METRICS}
+    hits, n = _relevant(heldout, _top_items(scores, max(k for _, k in METRICS)))
+    fns = {"recall": _recall, "ndcg": _ndcg}
+    return {f"{name}@{k}": fns[name](hits, n, min(k, scores.shape[1])) for name, k in METRICS}
 
 
 def summarize(per_user: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -28,6 +28,11 @@ class Posterior:
     log_q: torch.Tensor | None = None  # Monte Carlo log q(z|x); None when q is the Gaussian (mu, logvar)
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """t in float32 when it is half/bfloat16 (log-densities summed over D lose nats in bf16), else unchanged."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag exp(logvar)) summed over the last dimension."""
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)

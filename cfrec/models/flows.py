@@ -7,11 +7,13 @@ log q(z_T|x) = log N(z₀; μ, σ²) − Σ_t log|det_t| (the Monte Carlo KL of 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cfrec.models.encoders import GaussianEncoder, Posterior, gaussian_log_prob
+from cfrec.models.encoders import GaussianEncoder, Posterior, at_least_fp32
 
 
 def made_mask(in_degrees: torch.Tensor, out_degrees: torch.Tensor, strict: bool) -> torch.Tensor:
@@ -64,7 +66,7 @@ class IAFStep(nn.Module):
         m, s = self.made(zo, context)
         gate = torch.sigmoid(s + self.forget_bias)
         zo = gate * zo + (1 - gate) * m
-        return (zo.flip(-1) if self.reverse else zo), F.logsigmoid(s + self.forget_bias).sum(-1)
+        return (zo.flip(-1) if self.reverse else zo), F.logsigmoid(at_least_fp32(s) + self.forget_bias).sum(-1)
 
 
 class IAFEncoder(GaussianEncoder):
@@ -88,7 +90,7 @@ class IAFEncoder(GaussianEncoder):
 
     def flow(self, z: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z_T and Σ_t log|det_t| for z₀ = z."""
-        logdet = z.new_zeros(z.shape[:-1])
+        logdet = at_least_fp32(z.new_zeros(z.shape[:-1]))
         for step in self.steps:
             z, ld = step(z, context)
             logdet = logdet + ld
@@ -96,6 +98,8 @@ class IAFEncoder(GaussianEncoder):
 
     def forward(self, x: torch.Tensor) -> Posterior:
         mu, logvar, h = self.gaussian(x)
-        z0 = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu  # eval: z₀ = μ
-        z, logdet = self.flow(z0, self.context(h))
-        return Posterior(z=z, mu=mu, logvar=logvar, log_q=gaussian_log_prob(z0, mu, logvar) - logdet)
+        mu, logvar = at_least_fp32(mu), at_least_fp32(logvar)  # z and log_q in ≥ fp32 under autocast
+        eps = torch.randn_like(mu) if self.training else torch.zeros_like(mu)  # eval: z₀ = μ
+        z, logdet = self.flow(mu + eps * torch.exp(0.5 * logvar), self.context(h))
+        log_q0 = -0.5 * (math.log(2 * math.pi) + logvar + eps**2).sum(-1)  # log N(z₀; μ, σ²), no z₀ − μ cancellation
+        return Posterior(z=z, mu=mu, logvar=logvar, log_q=log_q0 - logdet)

@@ -1,8 +1,9 @@
 """Semi-implicit q(z|x) (SIVAE, §3.6): an implicit, noise-driven mean ψ and an explicit variance σ²(x).
 
-q(z|x) = ∫ N(z; ψ, diag σ²(x)) q(ψ|x) dψ with ψ = f(ℓ_M, x), ℓ_t = T_t(ℓ_{t−1}, ε_t, x) (Eq. 12). The marginal
-is intractable, so training uses the surrogate of the bound L_K (Algorithm 1): log q(z|x) is replaced by the
-log of the mixture over ψ⁽⁰⁾ (the component z was drawn from) and K fresh draws ψ⁽¹⁾..ψ⁽ᴷ⁾ of the same user.
+q(z|x) = ∫ N(z; ψ, diag σ²(x)) q(ψ|x) dψ with ψ = f(ℓ_M, x), ℓ_t = T_t(ℓ_{t−1}, ε_t, x) (Eq. 12). The
+marginal is intractable, so training uses the surrogate of the bound L_K (Algorithm 1): log q(z|x) is
+replaced by the log of the mixture over ψ⁽⁰⁾ (the component z was drawn from) and K fresh draws
+ψ⁽¹⁾..ψ⁽ᴷ⁾ of the same user.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import math
 import torch
 from torch import nn
 
-from cfrec.models.encoders import Posterior, gaussian_log_prob, input_layer, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.encoders import (
+    Posterior,
+    at_least_fp32,
+    gaussian_log_prob,
+    input_layer,
+    l2_normalize,
+    sparse_dropout,
+    xavier_init,
+)
 
 NOISE_MEANS = {"bernoulli": 0.5, "gaussian": 0.0}
 EVAL_MODES = ("noise_mean", "psi_mean", "sample")
@@ -77,11 +86,12 @@ class SemiImplicitEncoder(nn.Module):
         """ε_t ~ Bernoulli(0.5) (SIVI's choice) or N(0, 1); its mean when `at_mean`."""
         if at_mean:
             return like.new_full(shape, NOISE_MEANS[self.noise])
-        eps = like.new_empty(shape)
-        return eps.bernoulli_(0.5) if self.noise == "bernoulli" else eps.normal_()
+        if self.noise == "bernoulli":
+            return torch.randint(0, 2, shape, dtype=like.dtype, device=like.device)
+        return torch.randn(shape, dtype=like.dtype, device=like.device)
 
     def psi(self, h: torch.Tensor, n: int, at_mean: bool = False) -> torch.Tensor:
-        """n draws of ψ = f(ℓ_M, x) per user (Eq. 12), shape (n, B, D); ℓ_t = tanh(T_t[ℓ_{t−1}, ε_t] + S_t h)."""
+        """n draws of ψ = f(ℓ_M, x) per user, (n, B, D); ℓ_t = tanh(A_t[ℓ_{t−1}, ε_t] + S_t h) (Eq. 12)."""
         *skips, skip_f = self.skip(h).split(self.skip_sizes, dim=-1)  # computed once, broadcast over n
         ell = None
         for layer, noise_dim, skip in zip(self.layers, self.noise_dims, skips):
@@ -97,10 +107,10 @@ class SemiImplicitEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Posterior:
         h = self.features(x)
-        logvar = self.logvar(h)
+        logvar = at_least_fp32(self.logvar(h))  # z and log_q in ≥ fp32 under autocast: z − ψ must not cancel
         if not self.training:
             z = self.point(h)
             return Posterior(z=z, mu=z, logvar=logvar)
-        psi = self.psi(h, self.extra_psi + 1)  # ψ⁽⁰⁾ and K extra draws, all differentiable (as SIVI's code)
+        psi = at_least_fp32(self.psi(h, self.extra_psi + 1))  # ψ⁽⁰⁾ and K extra draws, all differentiable (SIVI)
         z = psi[0] + torch.randn_like(psi[0]) * torch.exp(0.5 * logvar)  # z ~ N(ψ⁽⁰⁾, σ²(x)), reparameterised
         return Posterior(z=z, mu=psi[0], logvar=logvar, log_q=mixture_log_prob(z, psi, logvar))  # L_K surrogate

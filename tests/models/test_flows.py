@@ -23,7 +23,7 @@ def test_made_is_strictly_autoregressive_in_the_step_order(reverse: bool) -> Non
     _randomise(step)
     ctx, z = torch.randn(H, dtype=torch.float64), torch.randn(D, dtype=torch.float64)
     for k in (0, 1):  # m and s, as functions of z in the step's own order
-        j = jacobian(lambda v: step.made(v, ctx)[k], z)
+        j = jacobian(lambda v, k=k: step.made(v, ctx)[k], z)
         assert torch.all(j.triu() == 0)  # output d depends only on inputs before d ...
         below = torch.ones(D, D, dtype=torch.bool).tril(-1)
         assert torch.all(j[below] != 0)  # ... and on every one of them
@@ -69,3 +69,17 @@ def test_encoder_shapes_gradients_and_eval() -> None:
     z, logdet = enc.flow(mu, enc.context(h))
     torch.testing.assert_close(post.z, z)  # eval: the flow applied to z₀ = μ; sparse input = dense input
     torch.testing.assert_close(post.log_q, gaussian_log_prob(mu, mu, logvar) - logdet)
+
+
+def test_log_q_stays_fp32_under_bf16_autocast() -> None:
+    torch.manual_seed(3)
+    enc = IAFEncoder(n_items=40, hidden_dims=[16], latent_dim=D, made_hidden=H, dropout=0.0)
+    x = (torch.rand(6, 40) < 0.3).float()
+    x[:, 0] = 1.0
+    torch.manual_seed(4)
+    ref = enc(x).log_q
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.manual_seed(4)
+        post = enc(x)
+    assert post.log_q.dtype == torch.float32
+    torch.testing.assert_close(post.log_q, ref, atol=0.5, rtol=0.02)

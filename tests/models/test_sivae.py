@@ -14,7 +14,9 @@ I, D = 8, 2
 
 def _tiny(noise: str = "gaussian", **kw: object) -> SemiImplicitEncoder:
     torch.manual_seed(0)
-    enc = SemiImplicitEncoder(I, hidden_dims=[6], latent_dim=D, noise_dims=[3, 3], layer_dim=6, noise=noise, dropout=0.0, **kw)
+    enc = SemiImplicitEncoder(
+        I, hidden_dims=[6], latent_dim=D, noise_dims=[3, 3], layer_dim=6, noise=noise, dropout=0.0, **kw
+    )
     for layer in enc.layers:  # a strongly noise-driven ψ, narrow σ: far from Gaussian
         torch.nn.init.normal_(layer.weight, std=1.5)
     torch.nn.init.normal_(enc.out.weight, std=1.5)
@@ -70,7 +72,9 @@ def test_mixture_log_prob_is_stable_with_extreme_components() -> None:
 @pytest.mark.parametrize("mode", ["noise_mean", "psi_mean", "sample"])
 @pytest.mark.parametrize("noise", ["bernoulli", "gaussian"])
 def test_eval_sparse_equals_dense_and_shapes(mode: str, noise: str) -> None:
-    enc = SemiImplicitEncoder(I, hidden_dims=[6, 5], latent_dim=D, noise_dims=[3, 2, 4], layer_dim=7, noise=noise, eval_mode=mode)
+    enc = SemiImplicitEncoder(
+        I, hidden_dims=[6, 5], latent_dim=D, noise_dims=[3, 2, 4], layer_dim=7, noise=noise, eval_mode=mode
+    )
     x = (torch.rand(5, I) < 0.4).float()
     x[:, 0] = 1.0
     enc.eval()
@@ -101,3 +105,17 @@ def test_bad_options_raise() -> None:
         SemiImplicitEncoder(I, eval_mode="median")
     with pytest.raises(ValueError, match="noise"):
         SemiImplicitEncoder(I, noise="uniform")
+
+
+def test_log_q_stays_fp32_under_bf16_autocast() -> None:
+    torch.manual_seed(5)
+    enc = SemiImplicitEncoder(40, hidden_dims=[16], latent_dim=8, noise_dims=[4], layer_dim=16, dropout=0.0)
+    x = (torch.rand(6, 40) < 0.3).float()
+    x[:, 0] = 1.0
+    torch.manual_seed(6)
+    ref = enc(x).log_q
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.manual_seed(6)
+        post = enc(x)
+    assert post.z.dtype == post.log_q.dtype == torch.float32
+    torch.testing.assert_close(post.log_q, ref, atol=0.5, rtol=0.02)

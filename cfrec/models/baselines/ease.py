@@ -104,22 +104,25 @@ class EASE(FittedRecommender):
 
     def fit(self, split: Split) -> EASE:
         """Gram matrix once; one inverse per λ scored on val_tr → val_te; keep the best λ's B."""
-        check_memory(self.n_items, self.device)
+        check_memory(split.n_items, self.device)
         g = gram(split.train, self.device)
         by_lambda: dict[str, float] = {}
         if len(self.lambdas) > 1:
             for lam in self.lambdas:
-                self.B = weights(g, lam)
-                by_lambda[f"{lam:g}"] = evaluate(self, split.val_tr, split.val_te, self.eval_batch_size, self.device)["ndcg@100"]
-                log.info("EASE λ=%g: validation NDCG@100 %.4f", lam, by_lambda[f"{lam:g}"])
-            best = max(self.lambdas, key=lambda lam: by_lambda[f"{lam:g}"])
-        else:
-            best = self.lambdas[0]
-        if len(self.lambdas) == 1 or best != self.lambdas[-1]:
-            self.B = torch.empty(0)  # release the last λ's weights before the final inverse
-            self.B = weights(g, best)
+                self._solve(g, lam)
+                val = evaluate(self, split.val_tr, split.val_te, self.eval_batch_size, self.device)
+                by_lambda[f"{lam:g}"] = val["ndcg@100"]
+                log.info("EASE λ=%g: validation NDCG@100 %.4f", lam, val["ndcg@100"])
+        best = max(self.lambdas, key=lambda lam: by_lambda.get(f"{lam:g}", 0.0))
+        if not by_lambda or best != self.lambdas[-1]:
+            self._solve(g, best)
         self.chosen = {"lambda": best, "val_ndcg@100_by_lambda": by_lambda}
         return self
+
+    def _solve(self, g: torch.Tensor, lam: float) -> None:
+        """Replace B by λ's weights, releasing the old B first so only one is alive at the peak."""
+        self.B = torch.empty(0)
+        self.B = weights(g, lam)
 
     def score(self, fold_in: sp.csr_matrix) -> torch.Tensor:
         """X_foldin · B on the model's device."""

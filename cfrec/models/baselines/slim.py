@@ -1,8 +1,8 @@
 """SLIM (Ning & Karypis 2011): non-negative item-item W, zero diagonal, one elastic net per item.
 
-Column j of W minimises ½‖x_j − X w‖² + (l2/2)‖w‖² + l1‖w‖₁ with w ≥ 0 and w_j = 0 (SLIM's own units,
-where the paper's grid {0.1, 0.5, 1, 5} lives). sklearn's ElasticNet divides the loss by n_users, so it
-gets alpha = (l1 + l2)/n and l1_ratio = l1/(l1 + l2). Column j is zeroed in a private copy of X while
+Column j of W minimises ½‖x_j − X w‖² + (l2/2)‖w‖² + l1‖w‖₁ with w ≥ 0 and w_j = 0 (SLIM's own
+units, where the paper's grid {0.1, 0.5, 1, 5} lives). sklearn's ElasticNet divides the loss by n_users,
+so it gets alpha = (l1 + l2)/n and l1_ratio = l1/(l1 + l2). Column j is zeroed in a private copy of X while
 item j is fitted. Items are split into chunks fitted in parallel by joblib threads (sklearn's sparse
 coordinate descent releases the GIL; processes would each re-import torch and copy X).
 """
@@ -30,8 +30,9 @@ def fit_columns(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Rows, columns and values of W's non-zeros for `items`, and how many fits did not converge."""
     x = x.copy()  # private: column j is zeroed while item j is fitted
-    enet = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, positive=True, fit_intercept=False, copy_X=False,
-                      max_iter=max_iter, tol=tol)
+    enet = ElasticNet(
+        alpha=alpha, l1_ratio=l1_ratio, positive=True, fit_intercept=False, copy_X=False, max_iter=max_iter, tol=tol
+    )
     rows, cols, vals, not_converged = [], [], [], 0
     for j in items:
         lo, hi = x.indptr[j], x.indptr[j + 1]
@@ -81,15 +82,23 @@ class SLIM(FittedRecommender):
         with warnings.catch_warnings():  # counted per item instead (catch_warnings is not thread-safe)
             warnings.simplefilter("ignore", ConvergenceWarning)
             parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(fit_columns)(x, items, alpha, l1_ratio, self.max_iter, self.tol) for items in chunks if len(items)
+                delayed(fit_columns)(x, items, alpha, l1_ratio, self.max_iter, self.tol)
+                for items in chunks
+                if len(items)
             )
         rows, cols, vals = (np.concatenate([p[k] for p in parts]) for k in range(3))
         not_converged = sum(p[3] for p in parts)
         self.W = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n_items, n_items))
         if not_converged:
             log.warning("SLIM: %d of %d items did not converge in max_iter=%d", not_converged, n_items, self.max_iter)
-        self.chosen = {"l1": self.l1, "l2": self.l2, "sklearn_alpha": alpha, "l1_ratio": l1_ratio,
-                       "nnz_per_item": self.W.nnz / n_items, "not_converged": int(not_converged)}
+        self.chosen = {
+            "l1": self.l1,
+            "l2": self.l2,
+            "sklearn_alpha": alpha,
+            "l1_ratio": l1_ratio,
+            "nnz_per_item": self.W.nnz / n_items,
+            "not_converged": int(not_converged),
+        }
         return self
 
     def score(self, fold_in: sp.csr_matrix) -> torch.Tensor:

@@ -38,7 +38,8 @@ class WMF(FittedRecommender):
         if alpha < 1:
             raise ValueError(f"WMF alpha is the confidence on the 1s and must be >= 1 (the 0s have 1); got {alpha}")
         self.n_items = n_items
-        self.factors, self.alpha, self.regularization, self.iterations = factors, float(alpha), float(regularization), iterations
+        self.factors, self.alpha = factors, float(alpha)
+        self.regularization, self.iterations = float(regularization), iterations
         self.use_gpu = resolve_device(device).type == "cuda" and implicit.gpu.HAS_CUDA
         self.num_threads = num_threads
         self.random_state = random_state
@@ -46,8 +47,12 @@ class WMF(FittedRecommender):
 
     def fit(self, split: Split) -> WMF:
         """ALS on the training rows (BLAS held to one thread; implicit parallelises over users)."""
-        common = {"factors": self.factors, "regularization": self.regularization, "iterations": self.iterations,
-                  "random_state": self.random_state}
+        common = {
+            "factors": self.factors,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+            "random_state": self.random_state,
+        }
         with threadpool_limits(1, "blas"):
             if self.use_gpu:
                 als = implicit.gpu.als.AlternatingLeastSquares(**common)
@@ -56,12 +61,16 @@ class WMF(FittedRecommender):
             als.fit(self.alpha * split.train.tocsr(), show_progress=False)
         self.als = als.to_cpu() if self.use_gpu else als
         self.item_factors = torch.from_numpy(self.als.item_factors)
-        self.chosen = {"factors": self.factors, "alpha": self.alpha, "regularization": self.regularization,
-                       "iterations": self.iterations}
+        self.chosen = {
+            "factors": self.factors,
+            "alpha": self.alpha,
+            "regularization": self.regularization,
+            "iterations": self.iterations,
+        }
         return self
 
     def fold_in(self, fold_in: sp.csr_matrix) -> np.ndarray:
-        """User factors argmin Σ_i c_ui (x_ui − uᵀv_i)² + λ‖u‖² with V fixed (implicit's exact Cholesky solve)."""
+        """Factors argmin_u Σ_i c_ui (x_ui − uᵀv_i)² + λ‖u‖², V fixed (implicit's exact Cholesky solve)."""
         with threadpool_limits(1, "blas"):
             return self.als.recalculate_user(np.arange(fold_in.shape[0]), self.alpha * fold_in.tocsr())
 

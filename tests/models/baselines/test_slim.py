@@ -33,7 +33,10 @@ def test_matches_a_direct_elastic_net_and_parallel_run() -> None:
     assert np.array_equal(serial, parallel)
     x = train.toarray().astype(np.float64)
     j = 3
-    objective = lambda w: 0.5 * np.sum((x[:, j] - x @ w) ** 2) + 0.5 * np.sum(w**2) + 0.5 * np.abs(w).sum()  # noqa: E731
+
+    def objective(w: np.ndarray) -> float:  # SLIM's: ½‖x_j − Xw‖² + (l2/2)‖w‖² + l1‖w‖₁
+        return 0.5 * np.sum((x[:, j] - x @ w) ** 2) + 0.5 * 1.0 * np.sum(w**2) + 0.5 * np.abs(w).sum()
+
     rng = np.random.default_rng(0)
     for _ in range(20):  # no feasible perturbation (w >= 0, w_j = 0) improves the SLIM objective
         other = np.clip(serial[:, j] + rng.normal(scale=0.05, size=8), 0, None)

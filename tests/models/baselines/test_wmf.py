@@ -24,8 +24,9 @@ def _blocks(n_blocks: int = 3, users: int = 10, items: int = 6) -> sp.csr_matrix
 
 def test_recovers_block_matrix_and_completes_a_new_user() -> None:
     train = _blocks()
-    model = WMF(n_items=18, factors=3, alpha=10, regularization=0.01, iterations=30, device="cpu",
-                num_threads=1).fit(_split(train))
+    model = WMF(n_items=18, factors=3, alpha=10, regularization=0.01, iterations=30, device="cpu", num_threads=1).fit(
+        _split(train)
+    )
     top = torch.topk(model.score(train), 6, dim=1).indices.sort(1).values
     assert torch.equal(top, torch.from_numpy(train.toarray()).nonzero()[:, 1].view(30, 6))
     new_user = sp.csr_matrix(([1.0] * 4, ([0] * 4, [6, 7, 8, 9])), shape=(1, 18), dtype=np.float32)
@@ -37,8 +38,9 @@ def test_recovers_block_matrix_and_completes_a_new_user() -> None:
 
 def test_training_user_folded_in_gets_its_training_factor() -> None:
     train = random_binary(80, 30, 0.2, seed=3)
-    model = WMF(n_items=30, factors=4, alpha=5, regularization=0.1, iterations=60, device="cpu",
-                num_threads=1, random_state=0).fit(_split(train))
+    model = WMF(
+        n_items=30, factors=4, alpha=5, regularization=0.1, iterations=60, device="cpu", num_threads=1, random_state=0
+    ).fit(_split(train))
     trained = model.als.user_factors[:10]
     folded = model.fold_in(train[:10])
     assert np.allclose(folded, trained, rtol=1e-2, atol=3e-2 * np.abs(trained).max())
@@ -46,8 +48,9 @@ def test_training_user_folded_in_gets_its_training_factor() -> None:
 
 def test_fold_in_solves_hu_objective_with_weight_alpha_on_ones() -> None:
     train = random_binary(50, 20, 0.2, seed=4)
-    model = WMF(n_items=20, factors=3, alpha=30, regularization=0.5, iterations=5, device="cpu",
-                num_threads=1).fit(_split(train))
+    model = WMF(n_items=20, factors=3, alpha=30, regularization=0.5, iterations=5, device="cpu", num_threads=1).fit(
+        _split(train)
+    )
     v = model.als.item_factors.astype(np.float64)
     x = train[:1].toarray()[0]
     c = 1 + (30 - 1) * x  # confidence 30 on the 1s, 1 on the 0s

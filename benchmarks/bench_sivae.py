@@ -1,0 +1,41 @@
+"""SIVAE's training step against Mult-VAE's on ML-20M's shape (target: SIVAE ≤ 2× Mult-VAE per epoch).
+
+Both are cfrec.models.vae.VAE in a Lightning Trainer on the same CSR batches (see bench_train_epoch.py);
+SIVAE swaps in `cfrec.models.sivae.SemiImplicitEncoder` with its defaults (noise layers 100-100, 600 wide,
+K = 1 extra ψ draw, Bernoulli noise). Ratio = SIVAE step / Mult-VAE step at the same precision.
+
+    python benchmarks/bench_sivae.py           # 40 steps, 2 rounds, fp32 and bf16 (~5 min here)
+    python benchmarks/bench_sivae.py --quick   # 12 steps, 1 round
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_train_epoch import HEADER, footer, measure, parser, summary_row  # noqa: E402
+from benchmarks.common import table  # noqa: E402
+
+
+def main() -> None:
+    args = parser(__doc__, configs=("ours-fp32", "sivae-fp32", "ours-bf16", "sivae-bf16")).parse_args()
+    t0 = time.time()
+    results, steps_per_epoch = measure(args)
+    rows = []
+    for config, res in results.items():
+        precision = config.rsplit("-", 1)[1]
+        base = results.get(f"ours-{precision}")
+        name = config.replace("ours", "mult-vae")
+        rows.append(summary_row(name, res, steps_per_epoch, base))
+    header = [h.replace("speed-up", "Mult-VAE / this") if "speed-up" in h else h for h in HEADER]
+    print()
+    print(table(rows, header))
+    print("\n# SIVAE time per epoch relative to Mult-VAE = 1 / (Mult-VAE / this); target ≤ 2")
+    print(footer(args, results, t0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The fast paths give what the plain ones give: the item-major embedding-bag first layer, the fused Adam,
+the VAE's bf16 CPU decoder layout, and bf16 scoring through the metrics (benchmarks/ times them)."""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cfrec.data.sparse import to_torch_csr
+from cfrec.metrics import ranking_metrics
+from cfrec.models.encoders import GaussianEncoder, input_layer, item_major_
+from cfrec.models.likelihoods import Multinomial
+from cfrec.models.priors import StandardNormal
+from cfrec.models.schedules import Anneal
+from cfrec.models.vae import VAE, fused_adam
+from tests.conftest import random_binary
+
+N_ITEMS = 40
+
+
+def _rows(n=12, seed=0):
+    return to_torch_csr(random_binary(n, N_ITEMS, 0.2, seed=seed))
+
+
+def _vae(**kwargs):
+    torch.manual_seed(0)
+    encoder = functools.partial(GaussianEncoder, hidden_dims=[16], latent_dim=4, dropout=0.0)
+    return VAE(N_ITEMS, encoder=encoder, likelihood=Multinomial(), prior=functools.partial(StandardNormal),
+               beta=Anneal(cap=0.2, total_anneal_steps=10), decoder_hidden_dims=[16], **kwargs)
+
+
+@pytest.mark.parametrize("item_major", [False, True])
+def test_sparse_input_layer_matches_dense_in_value_and_gradient(item_major):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(N_ITEMS, 7)
+    if item_major:
+        item_major_(layer)
+        assert layer.weight.t().is_contiguous() and layer.weight.shape == (7, N_ITEMS)
+    x = _rows()
+    g = torch.randn(x.shape[0], 7)
+    input_layer(x, layer).backward(g)
+    sparse_grad = (layer.weight.grad.clone(), layer.bias.grad.clone())
+    layer.zero_grad()
+    layer(x.to_dense()).backward(g)
+    torch.testing.assert_close(sparse_grad[0], layer.weight.grad)
+    torch.testing.assert_close(sparse_grad[1], layer.bias.grad)
+    assert layer.weight.grad.stride() == layer.weight.stride()  # accumulated without a transposing copy
+
+
+def test_item_major_keeps_values_and_state_dict():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(N_ITEMS, 5)
+    before = {k: v.clone() for k, v in layer.state_dict().items()}
+    item_major_(layer)
+    after = layer.state_dict()
+    assert after.keys() == before.keys()
+    for k in before:
+        torch.testing.assert_close(after[k], before[k])
+    fresh = torch.nn.Linear(N_ITEMS, 5)
+    item_major_(fresh).load_state_dict(before)  # a row-major checkpoint loads into the item-major layout
+    torch.testing.assert_close(fresh.weight, before["weight"])
+    assert fresh.weight.t().is_contiguous()
+
+
+def test_fused_adam_matches_default_adam_on_item_major_parameters():
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(N_ITEMS, 6).t()), torch.nn.Parameter(torch.randn(6))]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    fused, plain = fused_adam(params, lr=1e-2), torch.optim.Adam(twins, lr=1e-2)
+    for step in range(5):
+        for p, q in zip(params, twins):
+            p.grad = torch.full_like(p, 0.1 * (step + 1)) + torch.arange(p.numel()).reshape(p.shape) * 1e-3
+            q.grad = p.grad.clone()
+        fused.step()
+        plain.step()
+    for p, q in zip(params, twins):
+        torch.testing.assert_close(p, q)
+
+
+def test_bf16_decode_is_the_decoder_in_another_layout():
+    model = _vae()
+    z = torch.randn(9, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, plain = model.decode(z), model.decoder(z)
+    assert fast.shape == plain.shape == (9, N_ITEMS)
+    assert fast.t().is_contiguous()  # item-major logits
+    torch.testing.assert_close(fast.float(), plain.float(), rtol=0.02, atol=0.02)
+    torch.testing.assert_close(model.decode(z), model.decoder(z))  # fp32: the decoder itself
+
+
+def test_bf16_training_step_tracks_fp32():
+    """Loss terms and gradients of a step under CPU bf16 autocast stay close to fp32 (same draws)."""
+    x = _rows(16)
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        model = _vae()
+        torch.manual_seed(1)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            terms = model.losses(x, beta=0.2)
+        terms["loss"].backward()
+        grads[precision] = (terms, {n: p.grad.clone() for n, p in model.named_parameters()})
+    (t32, g32), (t16, g16) = grads["fp32"], grads["bf16"]
+    for k in ("loss", "recon", "kl"):
+        torch.testing.assert_close(t16[k].float(), t32[k], rtol=0.02, atol=0.02)
+    for name in g32:
+        rel = (g16[name] - g32[name]).norm() / g32[name].norm().clamp_min(1e-12)
+        assert rel < 0.05, name
+
+
+def test_bf16_scores_keep_the_metrics_on_a_small_case():
+    """Scoring under bf16 autocast (trainer.precision=bf16-mixed) ranks as fp32 does, up to near-ties."""
+    model = _vae().eval()
+    fold_in, heldout = _rows(64, seed=1), _rows(64, seed=2)
+    fp32 = ranking_metrics(model.score(fold_in), fold_in, heldout)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = ranking_metrics(model.score(fold_in), fold_in, heldout)
+    for name in fp32:
+        a, b = fp32[name].nanmean().item(), bf16[name].nanmean().item()
+        assert abs(a - b) < 0.03, (name, a, b)
+
+
+def test_sparse_and_dense_rows_give_the_same_metrics():
+    rng = np.random.default_rng(0)
+    heldout = random_binary(30, 300, 0.05, seed=4)
+    fold_in = random_binary(30, 300, 0.1, seed=5)
+    fold_in = fold_in - fold_in.multiply(heldout)
+    fold_in.eliminate_zeros()
+    scores = torch.tensor(rng.normal(size=(30, 300)), dtype=torch.float32)
+    dense = ranking_metrics(scores.clone(), torch.tensor(fold_in.toarray()), torch.tensor(heldout.toarray()))
+    sparse = ranking_metrics(scores.clone(), to_torch_csr(fold_in), to_torch_csr(heldout))
+    for name in dense:
+        torch.testing.assert_close(dense[name], sparse[name], equal_nan=True)

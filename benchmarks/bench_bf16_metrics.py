@@ -44,7 +44,7 @@ def train(precision: str, seed: int, epochs: int, out: Path, dataset: str, extra
     if proc.returncode != 0 or not metrics_file.exists():
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     m = json.loads(metrics_file.read_text())
-    return {"test": m["test"], "val": m["val"], "best_epoch": m.get("best_epoch"), "fit_s": m.get("fit_seconds"),
+    return {"test": m["test"], "val": m["val"], "best_epoch": m.get("best_epoch"), "fit_s": m.get("train_seconds"),
             "wall_s": wall, "peak_mb": peak / 1024 if peak > before else None}
 
 

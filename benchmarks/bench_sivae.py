@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_train_epoch import HEADER, footer, measure, parser, summary_row  # noqa: E402
-from benchmarks.common import table  # noqa: E402
+from benchmarks.bench_train_epoch import footer, measure, parser  # noqa: E402
+from benchmarks.common import median, table  # noqa: E402
 
 
 def main() -> None:
@@ -28,12 +28,14 @@ def main() -> None:
     for config, res in results.items():
         precision = config.rsplit("-", 1)[1]
         base = results.get(f"ours-{precision}")
-        name = config.replace("ours", "mult-vae")
-        rows.append(summary_row(name, res, steps_per_epoch, base))
-    header = [h.replace("speed-up", "Mult-VAE / this") if "speed-up" in h else h for h in HEADER]
+        step, cpu = median([x["step_s"] for x in res]), median([x["cpu_step_s"] for x in res])
+        b, bc = median([x["step_s"] for x in base]), median([x["cpu_step_s"] for x in base])
+        rows.append([config.replace("ours", "mult-vae"), f"{step:.3f}", f"{step * steps_per_epoch:.1f}",
+                     f"{step / b:.2f}×", f"{cpu:.3f}", f"{cpu / bc:.2f}×", f"{max(x['peak_rss_mb'] for x in res):.0f}",
+                     " / ".join(f"{x['step_s']:.3f}" for x in res)])
     print()
-    print(table(rows, header))
-    print("\n# SIVAE time per epoch relative to Mult-VAE = 1 / (Mult-VAE / this); target ≤ 2")
+    print(table(rows, ["config", "s/step (median)", "epoch s (extrapolated)", "time ÷ Mult-VAE's (target ≤ 2)",
+                       "CPU s/step", "CPU time ÷ Mult-VAE's", "peak RSS MB", "per round s/step"]))
     print(footer(args, results, t0))
 
 

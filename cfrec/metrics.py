@@ -84,7 +84,9 @@ def ranking_metrics(scores: torch.Tensor, fold_in: torch.Tensor, heldout: torch.
 
     One top-k selection at the largest k serves every metric (the top-20 are the first 20 of the
     sorted top-100); sparse fold-in and held-out rows are used as they are."""
-    scores = exclude_seen(scores.float(), fold_in)
+    if scores.dtype not in (torch.float32, torch.bfloat16, torch.float16):  # half precision converts exactly:
+        scores = scores.float()  # ranking it as it is gives the same order and ties, without a (B, I) copy
+    scores = exclude_seen(scores, fold_in)
     hits, n = _relevant(heldout, _top_items(scores, max(k for _, k in METRICS)))
     fns = {"recall": _recall, "ndcg": _ndcg}
     return {f"{name}@{k}": fns[name](hits, n, min(k, scores.shape[1])) for name, k in METRICS}

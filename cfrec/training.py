@@ -140,7 +140,7 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         "dataset": dm.name,
         "seed": int(cfg.seed),
         "choices": choices or {},
-        "fit_seconds": round(time.perf_counter() - start, 3),
+        "train_seconds": round(time.perf_counter() - start, 3),
         "data": dm.split.counts(),
         **result,
         "config": OmegaConf.to_container(cfg, resolve=True),

@@ -351,7 +351,7 @@ def runs_csv(runs: list[Run]) -> str:
     """One CSV line per run directory (ok, failed or incomplete)."""
     buf = io.StringIO()
     fields = ["path", "status", "dataset", "row", "model", "seed", *METRICS, *(f"{m}_se" for m in METRICS),
-              "val_ndcg@100", "best_epoch", "epochs", "fit_seconds", "error"]
+              "val_ndcg@100", "best_epoch", "epochs", "train_seconds", "error"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for r in runs:
@@ -359,7 +359,7 @@ def runs_csv(runs: list[Run]) -> str:
         rec = {"path": str(r.path), "status": r.status, "dataset": r.dataset, "row": r.row, "model": r.label,
                "seed": r.seed, "val_ndcg@100": _csv((r.metrics.get("val") or {}).get("ndcg@100")),
                "best_epoch": r.metrics.get("best_epoch", ""), "epochs": r.metrics.get("epochs", ""),
-               "fit_seconds": r.metrics.get("fit_seconds", ""), "error": _one_line(r.error, 1000)}
+               "train_seconds": r.metrics.get("train_seconds", ""), "error": _one_line(r.error, 1000)}
         for m in METRICS:
             rec[m] = _csv(test.get(m))
             rec[f"{m}_se"] = _csv(test.get(f"{m}_se"))

@@ -131,3 +131,32 @@ def test_threshold_without_ratings_is_refused():
     df = pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": np.nan})
     with pytest.raises(ProtocolError, match="dataset.threshold=null"):
         liang_split(df, threshold=3.5, heldout_users=1)
+
+
+def test_hand_built_example_with_every_count_worked_out():
+    # 8 users; ratings > 3.5 kept. u1..u7 have 5, 6, 7, 8, 9, 10, 11 high ratings on items 1..n; u8 has 4
+    # (dropped by min_user_items=5). Item 99 has only low ratings and disappears with the threshold.
+    rows = [(u, i, 5.0) for u, n in zip(range(1, 8), range(5, 12)) for i in range(1, n + 1)]
+    rows += [(8, i, 4.0) for i in range(1, 5)] + [(u, 99, 2.0) for u in range(1, 9)]
+    df = pd.DataFrame(rows, columns=["user", "item", "rating"])
+    split = liang_split(df, threshold=3.5, min_user_items=5, heldout_users=2, seed=98765)
+    # 7 users kept -> 3 training users, 2 validation, 2 test; which users is fixed by the permutation
+    perm = np.sort(np.arange(1, 8))[np.random.RandomState(98765).permutation(7)]
+    n_items = {u: u + 4 for u in range(1, 8)}
+    train_n = [n_items[u] for u in perm[:3]]
+    vocab = max(train_n)  # items 1..max(n) of the training users
+    assert split.train.shape == (3, vocab) and split.train.nnz == sum(train_n)
+    for part, users in (("val", perm[3:5]), ("test", perm[5:7])):
+        seen = [min(n_items[u], vocab) for u in users]  # items outside the vocabulary are dropped
+        heldout = [int(0.2 * n) if n >= 5 else 0 for n in seen]
+        assert getattr(split, f"{part}_te").nnz == sum(heldout)
+        assert getattr(split, f"{part}_tr").nnz == sum(seen) - sum(heldout)
+        np.testing.assert_array_equal(np.asarray(getattr(split, f"{part}_te").sum(1)).ravel(), heldout)
+
+
+def test_same_seed_same_split_and_disjoint_users(ratings):
+    a = liang_split(ratings, threshold=3.5, heldout_users=40)
+    b = liang_split(ratings, threshold=3.5, heldout_users=40)
+    for part in ("train", "val_tr", "val_te", "test_tr", "test_te"):
+        assert (getattr(a, part) != getattr(b, part)).nnz == 0
+    assert a.train.shape[0] + a.val_tr.shape[0] + a.test_tr.shape[0] == ratings[ratings.rating > 3.5].groupby("user").size().ge(5).sum()

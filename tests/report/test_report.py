@@ -37,7 +37,7 @@ def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: di
     metrics = {"status": status, "model": choices["model"], "dataset": dataset, "seed": seed, "choices": choices,
                "config": config}
     if status == "ok":
-        metrics.update({"fit_seconds": 1.0, "val": _summary(*test), "test": _summary(*test), "best_epoch": 1,
+        metrics.update({"train_seconds": 1.0, "val": _summary(*test), "test": _summary(*test), "best_epoch": 1,
                         "epochs": 3, "history": history or []})
         if beta_search:
             metrics["beta_search"] = beta_search

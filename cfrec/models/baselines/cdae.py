@@ -34,7 +34,7 @@ class CDAE(CFModule):
         latent_dim: int = 200,
         corruption: float = 0.5,
         loss: str = "logistic",
-        lr: float = 1e-3,
+        lr: float = 1e-2,
         weight_decay: float = 1e-5,
         n_users: int | None = None,
         foldin_steps: int = 50,

@@ -42,7 +42,7 @@ def main() -> None:
     opt = model.configure_optimizers()
     rng = np.random.default_rng(0)
     batches = [data.torch_rows(np.sort(rng.choice(data.shape[0], args.batch, replace=False))) for _ in range(args.steps + 2)]
-    amp = (torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext)
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
 
     def step(x):
         with amp():

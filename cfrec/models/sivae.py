@@ -18,6 +18,7 @@ from cfrec.models.encoders import (
     at_least_fp32,
     gaussian_log_prob,
     input_layer,
+    item_major_,
     l2_normalize,
     sparse_dropout,
     xavier_init,
@@ -73,6 +74,7 @@ class SemiImplicitEncoder(nn.Module):
         self.latent_dim, self.hidden_dim, self.dropout = latent_dim, dims[-1], dropout
         self.noise, self.extra_psi, self.eval_mode, self.eval_samples = noise, extra_psi, eval_mode, eval_samples
         xavier_init(self)
+        item_major_(self.first)  # the layer that reads the sparse rows: no I × H copy per step
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """h(x): the normalised, dropped-out input through the tanh MLP (first layer kept sparse)."""

@@ -119,7 +119,6 @@ def child(args) -> None:
 
 def topk_table(threads: int) -> str:
     """Top 100 of 2,000 × 20,108 float32 scores: torch.topk and alternatives (this process)."""
-    import numpy as np
     import torch
 
     if threads:

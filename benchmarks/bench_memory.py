@@ -61,7 +61,7 @@ def child(args) -> None:
             loss.backward()
             opt.step()
         model.eval()
-        fi, ho = fold_in.scipy(), heldout.scipy()
+        fi = fold_in.scipy()
         for start in range(0, val_users, 2000):
             x = torch.from_numpy(fi[start:start + 2000].toarray())
             with torch.no_grad():

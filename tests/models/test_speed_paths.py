@@ -6,7 +6,6 @@ import functools
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from cfrec.data.sparse import to_torch_csr
 from cfrec.metrics import ranking_metrics

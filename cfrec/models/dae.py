@@ -13,8 +13,9 @@ from torch import nn
 
 from cfrec.data.batches import UserBatch
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.encoders import input_layer, item_major_, l2_normalize, sparse_dropout, xavier_init
 from cfrec.models.likelihoods import Multinomial
+from cfrec.models.optim import fused_adam
 
 
 class DAE(CFModule):
@@ -35,6 +36,7 @@ class DAE(CFModule):
         self.likelihood = Multinomial()
         self.dropout, self.l2, self.lr = dropout, l2, lr
         xavier_init(self)
+        item_major_(self.layers[0])  # the layer that reads the sparse rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = input_layer(sparse_dropout(l2_normalize(x), self.dropout, self.training), self.layers[0])
@@ -66,4 +68,4 @@ class DAE(CFModule):
         return scores
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return fused_adam(self.parameters(), lr=self.lr)

@@ -19,13 +19,14 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from pytorch_lightning.trainer.states import TrainerFn
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 
 from cfrec.data.batches import UserBatch
 from cfrec.models.base import CFModule
 from cfrec.models.encoders import Posterior, gaussian_log_prob, xavier_init
+from cfrec.models.optim import fused_adam
 from cfrec.models.schedules import Schedule, Search
 
 
@@ -195,13 +196,3 @@ class VAE(CFModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return fused_adam(self.parameters(), lr=self.lr)
 
-
-def fused_adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where torch has one for these tensors (CPU since torch 2.4, CUDA): the
-    same update as the default (foreach) Adam up to float rounding, in one pass over parameters, gradients
-    and moments instead of about ten; on a CPU Mult-VAE it is ~4× faster than the foreach update."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):  # an older torch or a device without the fused kernel
-        return torch.optim.Adam(params, lr=lr)

@@ -1,7 +1,8 @@
 """`python -m cfrec.report <sweep dir> [<sweep dir> ...] [--out DIR]`: the paper's tables over finished sweeps.
 
 Prints the Markdown report and writes, under --out (default: `<first sweep dir>/report`): report.md,
-results.csv (one line per table × dataset × model), runs.csv (one line per run), and the PNG plots.
+results.csv (one line per table × dataset × model), claims.csv (one line per paper claim × dataset),
+runs.csv (one line per run), and the PNG plots.
 Exit status 0 even when runs failed (they are listed); 2 when no run was found.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
 from cfrec.report.tables import (PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv,
                                  runs_csv)
@@ -24,15 +26,18 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
     runs = collect(roots)
     out = Path(out) if out is not None else Path(roots[0]) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    sections = build_sections(aggregate(runs, split), load_paper(paper_csv), reference_dataset, tables)
+    groups, paper = aggregate(runs, split), load_paper(paper_csv)
+    sections = build_sections(groups, paper, reference_dataset, tables)
+    checks = check_claims(groups, paper)
     pngs: list[Path] = []
     if plots:
         from cfrec.report.plots import plot_beta_search, plot_histories
 
         pngs = plot_histories(runs, out) + plot_beta_search(runs, out)
-    markdown = render_markdown(sections, runs, roots, split, pngs)
+    markdown = render_markdown(sections, runs, roots, split, pngs, claims_markdown(checks, split))
     (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
     (out / "results.csv").write_text(results_csv(sections), encoding="utf-8")
+    (out / "claims.csv").write_text(claims_csv(checks), encoding="utf-8")
     (out / "runs.csv").write_text(runs_csv(runs), encoding="utf-8")
     return markdown
 
@@ -40,7 +45,7 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cfrec.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweeps", nargs="+", help="sweep (multirun) or run directories; searched recursively")
-    parser.add_argument("--out", help="where report.md, results.csv, runs.csv and the plots go "
+    parser.add_argument("--out", help="where report.md, results.csv, claims.csv, runs.csv and the plots go "
                                       "(default: <first sweep>/report)")
     parser.add_argument("--split", choices=("test", "val"), default="test", help="users to report (default: test)")
     parser.add_argument("--reference-dataset", default="ml-20m",

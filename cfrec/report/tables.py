@@ -236,8 +236,7 @@ def _fmt(x: float, digits: int = 4, sign: bool = False) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def _runs_cell(line: Line) -> str:
-    g = line.group
+def _runs_cell(g: Group | None) -> str:
     if g is None:
         return "not run"
     text = [f"{g.n} seeds" if g.n >= 2 else "1 run†"] if g.n else []
@@ -256,7 +255,7 @@ def section_markdown(section: Section) -> str:
     best = {m: max((ln.cells(m)[0] for ln in section.lines if not math.isnan(ln.cells(m)[0])), default=math.nan)
             for m in METRICS}
     for line in section.lines:
-        cells = [line.label, _runs_cell(line)]
+        cells = [line.label, _runs_cell(line.group)]
         for m in METRICS:
             mean, se, published, diff = line.cells(m)
             ours = "–" if math.isnan(mean) else f"{_fmt(mean)} ± {_fmt(se)}"
@@ -270,8 +269,9 @@ def section_markdown(section: Section) -> str:
 
 
 def render_markdown(sections: list[Section], runs: list[Run], roots: list[str], split: str = "test",
-                    plots: list[Path] | None = None) -> str:
-    """The whole report: tables, notes, failed and incomplete runs, plots."""
+                    plots: list[Path] | None = None, claims: str = "") -> str:
+    """The whole report: tables, the claims section (`claims.claims_markdown`), notes, failed and incomplete
+    runs, plots."""
     ok = sum(r.ok for r in runs)
     failed = [r for r in runs if r.status not in ("ok", "incomplete")]
     incomplete = [r for r in runs if r.status == "incomplete"]
@@ -285,6 +285,8 @@ def render_markdown(sections: list[Section], runs: list[Run], roots: list[str], 
              "Bold: our best.", ""]
     for section in sections:
         parts += [section_markdown(section), ""]
+    if claims:
+        parts += [claims, ""]
     notes = [f"- {dataset_label(g.dataset)} / {_label(g.row)}: {n}" for g in _groups_of(sections) for n in g.notes]
     notes += [f"- `{r.path}`: {n}" for r in runs for n in r.notes]
     if notes:

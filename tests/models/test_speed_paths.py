@@ -11,9 +11,10 @@ from cfrec.data.sparse import to_torch_csr
 from cfrec.metrics import ranking_metrics
 from cfrec.models.encoders import GaussianEncoder, input_layer, item_major_
 from cfrec.models.likelihoods import Multinomial
+from cfrec.models.optim import fused_adam
 from cfrec.models.priors import StandardNormal
 from cfrec.models.schedules import Anneal
-from cfrec.models.vae import VAE, fused_adam
+from cfrec.models.vae import VAE
 from tests.conftest import random_binary
 
 N_ITEMS = 40

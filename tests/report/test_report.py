@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from cfrec.report.__main__ import main
-from cfrec.report.collect import collect, derive_row, row_label
-from cfrec.report.tables import aggregate, build_sections, load_paper
+from cfrec.report.claims import CLAIMS, Check, check_claims, relation
+from cfrec.report.collect import Run, collect, derive_row, row_label
+from cfrec.report.tables import Group, aggregate, build_sections, load_paper
 
 METRICS = ("recall@20", "recall@50", "ndcg@100")
 
@@ -26,7 +27,8 @@ def _summary(r20: float, r50: float, n100: float, se: float = 0.002, n_users: in
 
 def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: dict | None = None,
               row: str | None = None, test=(0.3, 0.4, 0.35), status: str = "ok", error: str | None = None,
-              history: list | None = None, beta_search: dict | None = None, l2: float = 0.0) -> Path:
+              history: list | None = None, beta_search: dict | None = None, l2: float = 0.0,
+              se: float = 0.002) -> Path:
     """A run directory with a metrics.json shaped like cfrec.training.run's."""
     path.mkdir(parents=True)
     choices = {"model": "mult", "likelihood": "multinomial", "prior": "standard", "beta": "anneal",
@@ -37,7 +39,7 @@ def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: di
     metrics = {"status": status, "model": choices["model"], "dataset": dataset, "seed": seed, "choices": choices,
                "config": config}
     if status == "ok":
-        metrics.update({"train_seconds": 1.0, "val": _summary(*test), "test": _summary(*test), "best_epoch": 1,
+        metrics.update({"train_seconds": 1.0, "val": _summary(*test, se), "test": _summary(*test, se), "best_epoch": 1,
                         "epochs": 3, "history": history or []})
         if beta_search:
             metrics["beta_search"] = beta_search
@@ -178,3 +180,98 @@ def test_dataset_without_published_numbers(tmp_path: Path):
 def test_no_runs_is_an_error(tmp_path: Path):
     assert main([str(tmp_path), "--no-plots"]) == 2
     assert main([str(tmp_path / "missing")]) == 2
+
+
+@pytest.fixture
+def claims_sweep(tmp_path: Path) -> Path:
+    """NDCG@100 chosen so that each verdict is known by hand (SE 0.002 per user unless given).
+
+    ML-20M: Mult-VAE 0.40/0.41/0.42 (mean 0.41, SE across seeds 0.01/√3); Multinomial 0.385/0.395 (0.39,
+    SE 0.005: d = −0.020, 2s = 0.0153, far-below line −0.0205); VAE+IAF 0.385 (d = −0.025: far below);
+    VAE+Reg 0.30; SIVAE 0.412; Logistic failed; no VAE+Vamp. ML-1M: single runs, Mult-VAE 0.40 ± 0.003 and the
+    others ± 0.004, so 2s = 0.0100 and the models sit 0.0001 either side of it. Netflix: SIVAE without
+    Mult-VAE. CiteULike: EASE only (no claim).
+    """
+    root = tmp_path / "claims"
+    for seed, n100 in [(1, 0.40), (2, 0.41), (3, 0.42)]:
+        write_run(root / f"ml20_vae_{seed}", seed=seed, row="mult_vae", test=(0.3, 0.4, n100))
+    for seed, n100 in [(1, 0.385), (2, 0.395)]:
+        write_run(root / f"ml20_multinomial_{seed}", seed=seed, row="multinomial", test=(0.3, 0.4, n100))
+    for row, n100 in [("vae_iaf", 0.385), ("vae_reg", 0.30), ("sivae", 0.412)]:
+        write_run(root / f"ml20_{row}", row=row, test=(0.3, 0.4, n100))
+    write_run(root / "ml20_logistic", row="logistic", status="failed", error="boom")
+    ml1m = "ml-1m-implicit"
+    write_run(root / "ml1m_vae", dataset=ml1m, row="mult_vae", test=(0.3, 0.4, 0.40), se=0.003)
+    for row, n100 in [("sivae", 0.4101), ("vae_vamp", 0.4099), ("logistic", 0.3899), ("multinomial", 0.3901)]:
+        write_run(root / f"ml1m_{row}", dataset=ml1m, row=row, test=(0.3, 0.4, n100), se=0.004)
+    write_run(root / "netflix_sivae", dataset="netflix", row="sivae", test=(0.3, 0.4, 0.45))
+    write_run(root / "citeulike_ease", dataset="citeulike-a", row="ease", choices={"model": "ease"})
+    return root
+
+
+@pytest.mark.parametrize(("d", "relation_"), [
+    (0.0101, "above"), (0.0099, "on a par"), (-0.0099, "on a par"), (-0.0101, "below"),
+    (-0.0199, "below"), (-0.0201, "far below"), (math.nan, "–"),
+])
+def test_relation_thresholds(d, relation_):
+    assert relation(d, 0.005, 0.40) == relation_  # 2s = 0.010; far below: under −0.05 × 0.40 = −0.020
+
+
+def test_claims_verdicts(claims_sweep: Path):
+    checks = check_claims(aggregate(collect([claims_sweep])), load_paper())
+    got = {(c.dataset, c.claim.row): (c.observed, c.holds) for c in checks}
+    not_run = ("–", "not run")
+    assert got == {
+        ("ml-20m", "multinomial"): ("below", "yes"), ("ml-20m", "logistic"): not_run,
+        ("ml-20m", "vae_vamp"): not_run, ("ml-20m", "vae_iaf"): ("far below", "no"),
+        ("ml-20m", "vae_reg"): ("far below", "yes"), ("ml-20m", "sivae"): ("on a par", "no"),
+        ("ml-1m-implicit", "multinomial"): ("on a par", "no"), ("ml-1m-implicit", "logistic"): ("below", "no"),
+        ("ml-1m-implicit", "vae_vamp"): ("on a par", "yes"), ("ml-1m-implicit", "vae_iaf"): not_run,
+        ("ml-1m-implicit", "vae_reg"): not_run, ("ml-1m-implicit", "sivae"): ("above", "yes"),
+        **{("netflix", c.row): not_run for c in CLAIMS}}
+    assert [c.dataset for c in checks[::len(CLAIMS)]] == ["ml-20m", "netflix", "ml-1m-implicit"]
+    by = {(c.dataset, c.claim.row): c for c in checks}
+    multinomial = by[("ml-20m", "multinomial")]  # both sides' SE across seeds
+    assert multinomial.d == pytest.approx(-0.02)
+    assert multinomial.s == pytest.approx(math.sqrt(0.005 ** 2 + 0.01 ** 2 / 3))
+    assert by[("ml-1m-implicit", "sivae")].s == pytest.approx(0.005)  # per-user SEs 0.004 and 0.003
+    assert multinomial.paper_d == pytest.approx(0.418 - 0.426)
+    assert by[("ml-20m", "vae_reg")].paper_d == pytest.approx(0.360 - 0.426)
+
+
+def test_claim_without_per_user_se():
+    def group(row: str, test: dict) -> Group:
+        return Group("ml-20m", row, [Run(Path(row), "ok", "ml-20m", row, 1, {"test": test})])
+
+    check = Check(CLAIMS[-1], "ml-20m", group("sivae", {"ndcg@100": 0.5}),
+                  group("mult_vae", {"ndcg@100": 0.4, "ndcg@100_se": 0.002}), 0.004)
+    assert check.d == pytest.approx(0.1) and (check.observed, check.holds) == ("–", "no SE")
+
+
+def test_cli_writes_claims(claims_sweep: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert main([str(claims_sweep), "--out", str(out), "--no-plots"]) == 0
+    md = (out / "report.md").read_text()
+    assert md.index("### Table 3: ML-20M") < md.index("## The paper's claims") < md.index("## Failed runs")
+    assert ("| KL-free Multinomial (β = 0) slightly below Mult-VAE | ML-20M | 0.3900 (2 seeds) vs 0.4100 (3 seeds) "
+            "| -0.0200 ± 0.0153 | -0.008 | below | yes |") in md
+    assert ("| SIVAE above Mult-VAE | ml-1m-implicit | 0.4101 (1 run†) vs 0.4000 (1 run†) | +0.0101 ± 0.0100 "
+            "| +0.004 | above | yes |") in md
+    assert "| VAE+Vamp on a par with Mult-VAE | ML-20M | – (not run) vs 0.4100 (3 seeds) | – | +0.000 | – | not run |" in md
+    assert "| KL-free Logistic on a par with Mult-VAE | ML-20M | – (1 failed) vs 0.4100 (3 seeds) | – |" in md
+    assert "| SIVAE above Mult-VAE | Netflix | 0.4500 (1 run†) vs – (not run) | – |" in md
+    assert "CiteULike" not in md.split("## The paper's claims")[1].split("##")[0]
+    assert "*above* if d > 2s" in md and "d < −0.05 × mean(Mult-VAE)" in md
+    with open(out / "claims.csv", newline="") as f:
+        rows = {(r["dataset"], r["row"]): r for r in csv.DictReader(f)}
+    assert len(rows) == 3 * len(CLAIMS)
+    multinomial = rows[("ml-20m", "multinomial")]
+    assert (multinomial["claimed"], multinomial["observed"], multinomial["holds"]) == ("slightly below", "below", "yes")
+    assert multinomial["n_runs"] == "2" and multinomial["se_kind"] == "seeds" and multinomial["ref_n_runs"] == "3"
+    assert float(multinomial["ndcg@100_se"]) == pytest.approx(0.005)
+    assert float(multinomial["ref_ndcg@100_se"]) == pytest.approx(0.01 / math.sqrt(3))
+    sivae = rows[("ml-1m-implicit", "sivae")]
+    assert sivae["se_kind"] == "users" and float(sivae["two_s"]) == pytest.approx(0.01)
+    assert float(sivae["d"]) == pytest.approx(0.0101) and sivae["holds"] == "yes"
+    vamp = rows[("ml-20m", "vae_vamp")]
+    assert vamp["holds"] == "not run" and vamp["d"] == "" and float(vamp["paper_d"]) == pytest.approx(0.0)

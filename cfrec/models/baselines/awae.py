@@ -16,7 +16,8 @@ from torch import nn
 from cfrec.data.batches import UserBatch
 from cfrec.data.sparse import densify
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.encoders import input_layer, item_major_, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.optim import fused_adam
 
 #: multiples of the base IMQ constant C = 2·d·σ² summed over, as in the WAE authors' MMD penalty
 IMQ_SCALES: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -62,6 +63,7 @@ class AWAE(CFModule):
         self.dec_hidden = nn.Linear(latent_dim, hidden_dim)
         self.dec_out = nn.Linear(hidden_dim, n_items)
         xavier_init(self)
+        item_major_(self.enc_hidden)  # the layer that reads the sparse rows
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic code z (B, latent_dim) of L2-normalised rows, dropped out in training."""
@@ -88,7 +90,7 @@ class AWAE(CFModule):
         return terms["loss"]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return fused_adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(fold_in))

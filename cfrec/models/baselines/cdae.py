@@ -16,7 +16,8 @@ from torch import nn
 from cfrec.data.batches import UserBatch
 from cfrec.data.sparse import densify
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, sparse_dropout, xavier_init
+from cfrec.models.encoders import input_layer, item_major_, sparse_dropout, xavier_init
+from cfrec.models.optim import fused_adam
 
 LOSSES = ("logistic", "multinomial")
 
@@ -47,6 +48,7 @@ class CDAE(CFModule):
         self.encoder = nn.Linear(n_items, latent_dim)
         self.decoder = nn.Linear(latent_dim, n_items)
         xavier_init(self)
+        item_major_(self.encoder)  # the layer that reads the sparse rows
         self.user_vectors: nn.Embedding | None = None
         if n_users is not None:
             self._build_user_vectors(n_users)
@@ -84,7 +86,7 @@ class CDAE(CFModule):
         # the user table is penalised in `objective` only for the users of each batch (Adam's coupled
         # weight decay on the whole table would move every row at every step)
         net = [p for name, p in self.named_parameters() if not name.startswith("user_vectors")]
-        return torch.optim.Adam(
+        return fused_adam(
             [
                 {"params": net, "weight_decay": self.hparams.weight_decay},
                 {"params": self.user_vectors.parameters(), "weight_decay": 0.0},

@@ -18,7 +18,8 @@ from torch import nn
 from cfrec.data.batches import UserBatch
 from cfrec.data.sparse import densify
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, l2_normalize, sparse_dropout
+from cfrec.models.encoders import input_layer, item_major_, l2_normalize, sparse_dropout
+from cfrec.models.optim import fused_adam
 
 MIXTURE_WEIGHTS: tuple[float, float, float] = (3 / 20, 3 / 4, 1 / 10)  # N(0, I), q_old(z|x), N(0, e^10 I)
 WIDE_LOGVAR = 10.0
@@ -41,6 +42,7 @@ class RecVAEEncoder(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim, eps=ln_eps) for _ in range(n_layers))
         self.mu = nn.Linear(hidden_dim, latent_dim)
         self.logvar = nn.Linear(hidden_dim, latent_dim)
+        item_major_(self.layers[0])  # the layer that reads the sparse rows
 
     def forward(self, x: torch.Tensor, dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x); `dropout` is the input dropout rate (0 at evaluation)."""
@@ -145,8 +147,8 @@ class RecVAE(CFModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [
-            torch.optim.Adam(self.encoder.parameters(), lr=self.hparams.lr),
-            torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr),
+            fused_adam(self.encoder.parameters(), lr=self.hparams.lr),
+            fused_adam(self.decoder.parameters(), lr=self.hparams.lr),
         ]
 
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:

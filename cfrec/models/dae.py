@@ -50,7 +50,7 @@ class DAE(CFModule):
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """loss = −mean_u log p(x_u | η_u) (Eq. 8) + l2 · Σ||W||²; recon = mean log-likelihood."""
-        recon = self.likelihood.log_prob(x, self(x).float()).mean()
+        recon = self.likelihood.log_prob(x, self(x)).mean()  # the likelihood computes in ≥ fp32 itself
         return {"loss": -recon + self.l2 * self.weight_penalty(), "recon": recon}
 
     def training_step(self, batch: UserBatch, batch_idx: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 collect.py finds the runs (metrics.json, or `.hydra/` without one) and labels them by (dataset, row);
 tables.py lays them out as the paper's Tables 2 and 3 beside the published numbers (paper.csv);
 claims.py checks the paper's §4 claims (each model against Mult-VAE) on the runs;
+hparams.py lists each row's hyperparameters (from the composed configs), epochs and fit time;
 plots.py draws the validation curves and β searches; loggers.py builds the W&B logger of `logger=default`.
 """
 

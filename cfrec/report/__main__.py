@@ -2,7 +2,8 @@
 
 Prints the Markdown report and writes, under --out (default: `<first sweep dir>/report`): report.md,
 results.csv (one line per table × dataset × model), claims.csv (one line per paper claim × dataset),
-runs.csv (one line per run), and the PNG plots.
+hyperparameters.csv (one line per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
+and the PNG plots.
 Exit status 0 even when runs failed (they are listed); 2 when no run was found.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
+from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
 from cfrec.report.tables import (PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv,
                                  runs_csv)
 
@@ -34,10 +36,12 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
         from cfrec.report.plots import plot_beta_search, plot_histories
 
         pngs = plot_histories(runs, out) + plot_beta_search(runs, out)
-    markdown = render_markdown(sections, runs, roots, split, pngs, claims_markdown(checks, split))
+    markdown = render_markdown(sections, runs, roots, split, pngs, claims_markdown(checks, split),
+                               hyperparameters_markdown(groups))
     (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
     (out / "results.csv").write_text(results_csv(sections), encoding="utf-8")
     (out / "claims.csv").write_text(claims_csv(checks), encoding="utf-8")
+    (out / "hyperparameters.csv").write_text(hyperparameters_csv(groups), encoding="utf-8")
     (out / "runs.csv").write_text(runs_csv(runs), encoding="utf-8")
     return markdown
 
@@ -45,8 +49,8 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cfrec.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweeps", nargs="+", help="sweep (multirun) or run directories; searched recursively")
-    parser.add_argument("--out", help="where report.md, results.csv, claims.csv, runs.csv and the plots go "
-                                      "(default: <first sweep>/report)")
+    parser.add_argument("--out", help="where report.md, results.csv, claims.csv, hyperparameters.csv, runs.csv "
+                                      "and the plots go (default: <first sweep>/report)")
     parser.add_argument("--split", choices=("test", "val"), default="test", help="users to report (default: test)")
     parser.add_argument("--reference-dataset", default="ml-20m",
                         help="published numbers shown beside datasets the paper has none for; 'none' for no column")

@@ -269,9 +269,9 @@ def section_markdown(section: Section) -> str:
 
 
 def render_markdown(sections: list[Section], runs: list[Run], roots: list[str], split: str = "test",
-                    plots: list[Path] | None = None, claims: str = "") -> str:
-    """The whole report: tables, the claims section (`claims.claims_markdown`), notes, failed and incomplete
-    runs, plots."""
+                    plots: list[Path] | None = None, claims: str = "", hyperparameters: str = "") -> str:
+    """The whole report: tables, the claims section (`claims.claims_markdown`), the hyperparameters and time
+    section (`hparams.hyperparameters_markdown`), notes, failed and incomplete runs, plots."""
     ok = sum(r.ok for r in runs)
     failed = [r for r in runs if r.status not in ("ok", "incomplete")]
     incomplete = [r for r in runs if r.status == "incomplete"]
@@ -285,8 +285,9 @@ def render_markdown(sections: list[Section], runs: list[Run], roots: list[str], 
              "Bold: our best.", ""]
     for section in sections:
         parts += [section_markdown(section), ""]
-    if claims:
-        parts += [claims, ""]
+    for extra in (claims, hyperparameters):
+        if extra:
+            parts += [extra, ""]
     notes = [f"- {dataset_label(g.dataset)} / {_label(g.row)}: {n}" for g in _groups_of(sections) for n in g.notes]
     notes += [f"- `{r.path}`: {n}" for r in runs for n in r.notes]
     if notes:

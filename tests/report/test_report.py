@@ -12,6 +12,7 @@ import pytest
 from cfrec.report.__main__ import main
 from cfrec.report.claims import CLAIMS, Check, check_claims, relation
 from cfrec.report.collect import Run, collect, derive_row, row_label
+from cfrec.report.hparams import flatten, hyperparameters, render
 from cfrec.report.tables import Group, aggregate, build_sections, load_paper
 
 METRICS = ("recall@20", "recall@50", "ndcg@100")
@@ -28,14 +29,15 @@ def _summary(r20: float, r50: float, n100: float, se: float = 0.002, n_users: in
 def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: dict | None = None,
               row: str | None = None, test=(0.3, 0.4, 0.35), status: str = "ok", error: str | None = None,
               history: list | None = None, beta_search: dict | None = None, l2: float = 0.0,
-              se: float = 0.002) -> Path:
-    """A run directory with a metrics.json shaped like cfrec.training.run's."""
+              se: float = 0.002, config: dict | None = None, extra: dict | None = None, trained: bool = True) -> Path:
+    """A run directory with a metrics.json shaped like cfrec.training.run's (`config` and `extra` update its
+    config and its top level; `trained=False`: a closed-form fit, without epochs)."""
     path.mkdir(parents=True)
     choices = {"model": "mult", "likelihood": "multinomial", "prior": "standard", "beta": "anneal",
                "dataset": dataset, **(choices or {})}
     if row is not None:
         choices["row"] = row
-    config = {"seed": seed, "row": row, "dataset": {"name": dataset}, "model": {"l2": l2}}
+    config = {"seed": seed, "row": row, "dataset": {"name": dataset}, "model": {"l2": l2}, **(config or {})}
     metrics = {"status": status, "model": choices["model"], "dataset": dataset, "seed": seed, "choices": choices,
                "config": config}
     if status == "ok":
@@ -43,8 +45,12 @@ def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: di
                         "epochs": 3, "history": history or []})
         if beta_search:
             metrics["beta_search"] = beta_search
+        if not trained:
+            for key in ("best_epoch", "epochs", "history"):
+                del metrics[key]
     else:
         metrics.update({"error": error, "traceback": "Traceback (most recent call last):\n  ...\n" + (error or "")})
+    metrics.update(extra or {})
     (path / "metrics.json").write_text(json.dumps(metrics))
     return path
 
@@ -275,3 +281,69 @@ def test_cli_writes_claims(claims_sweep: Path, tmp_path: Path):
     assert float(sivae["d"]) == pytest.approx(0.0101) and sivae["holds"] == "yes"
     vamp = rows[("ml-20m", "vae_vamp")]
     assert vamp["holds"] == "not run" and vamp["d"] == "" and float(vamp["paper_d"]) == pytest.approx(0.0)
+
+
+VAE_MODEL = {"_target_": "cfrec.models.vae.VAE", "n_items": 100,
+             "encoder": {"_partial_": True, "_target_": "cfrec.models.encoders.GaussianEncoder", "dropout": 0.5,
+                         "hidden_dims": [600], "latent_dim": 200},
+             "beta": {"_target_": "cfrec.models.schedules.Anneal", "anneal_fraction": None, "cap": 0.2}, "l2": 0.0}
+
+
+@pytest.fixture
+def hp_sweep(tmp_path: Path) -> Path:
+    """ML-20M: Mult-VAE with 2 seeds differing only in model.lr (and the seed-derived shuffle_seed), a
+    closed-form EASE that picked λ = 100, a failed SIVAE."""
+    root = tmp_path / "hp"
+    trainer = {"max_epochs": 100, "precision": "32-true"}
+    for seed, lr, seconds, best in [(1, 0.001, 100.0, 81), (2, 0.0005, 300.0, 77)]:
+        write_run(root / f"vae_{seed}", seed=seed, row="mult_vae",
+                  config={"model": {**VAE_MODEL, "lr": lr}, "trainer": trainer,
+                          "dataset": {"name": "ml-20m", "batch_size": 500, "shuffle_seed": seed}},
+                  extra={"train_seconds": seconds, "best_epoch": best})
+    ease = {"_target_": "cfrec.models.baselines.EASE", "lambdas": [50, 100], "device": "auto", "eval_batch_size": 2000}
+    write_run(root / "ease", row="ease", choices={"model": "ease"}, trained=False,
+              config={"model": ease, "trainer": trainer, "dataset": {"name": "ml-20m", "batch_size": 500}},
+              extra={"train_seconds": 0.311, "chosen": {"lambda": 100.0, "val_ndcg@100_by_lambda": {"50": 0.4}}})
+    write_run(root / "sivae", row="sivae", status="failed", error="boom")
+    return root
+
+
+def test_hyperparameters_flatten_and_render():
+    config = {"_target_": "m.VAE", "_partial_": True, "n_items": 10, "n_users": None, "device": "auto",
+              "prior": {"_target_": "p.VampPrior", "n_components": 5, "flow": {"_target_": "f.Flow", "depth": 2}},
+              "optim": {"momentum": 0.9, "nesterov": True}, "dropout": None, "dims": [100, 100]}
+    flat = flatten(config)
+    assert flat == {"prior": "VampPrior", "prior.n_components": "5", "prior.flow": "Flow", "prior.flow.depth": "2",
+                    "optim.momentum": "0.9", "optim.nesterov": "true", "dims": "[100,100]"}
+    assert render(flat) == ("prior=VampPrior(n_components=5 flow=Flow(depth=2)) optim.momentum=0.9 "
+                            "optim.nesterov=true dims=[100,100]")
+    runs = [Run(Path(str(i)), "ok", "ml-20m", "mult_vae", i, {"config": {"model": model}})
+            for i, model in enumerate([{"lr": 0.001, "wd": 0.1}, {"lr": 0.001}, {"lr": 0.01, "wd": 0.1}])]
+    assert hyperparameters(Group("ml-20m", "mult_vae", runs)) == "lr=0.001|0.01 wd=0.1|–"
+
+
+def test_cli_writes_hyperparameters_and_time(hp_sweep: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert main([str(hp_sweep), "--out", str(out), "--no-plots"]) == 0
+    md = (out / "report.md").read_text()
+    assert md.index("## The paper's claims") < md.index("## Hyperparameters and time per row") < md.index(
+        "## Failed runs")
+    section = md.split("## Hyperparameters and time per row")[1].split("\n## ")[0]
+    assert ("| Dataset | Model | Runs (seeds) | Epochs | Best epoch(s) | Fit time per run (s) | Precision "
+            "| Hyperparameters |") in section
+    assert ("| ML-20M | Mult-VAE | 2 (1, 2) | 100 | 81, 77 | 200 (100–300) | 32-true | encoder=GaussianEncoder("
+            "dropout=0.5 hidden_dims=[600] latent_dim=200) beta=Anneal(cap=0.2) l2=0 lr=0.001\\|0.0005 "
+            "batch_size=500 |") in section
+    assert "| ML-20M | EASE | 1 (1) | – | – | 0.3 | – | lambdas=[50,100] chosen.lambda=100 |" in section
+    assert "SIVAE" not in section  # no successful run: listed under Failed runs only
+    with open(out / "hyperparameters.csv", newline="") as f:
+        rows = {r["row"]: r for r in csv.DictReader(f)}
+    assert list(rows) == ["mult_vae", "ease"]
+    vae, ease = rows["mult_vae"], rows["ease"]
+    assert (vae["model"], vae["n_runs"], vae["seeds"], vae["epochs"], vae["best_epochs"], vae["precision"]) == (
+        "Mult-VAE", "2", "1 2", "100", "81 77", "32-true")
+    assert [float(vae[k]) for k in ("fit_seconds", "fit_seconds_min", "fit_seconds_max")] == [200.0, 100.0, 300.0]
+    assert vae["hyperparameters"] == ("encoder=GaussianEncoder(dropout=0.5 hidden_dims=[600] latent_dim=200) "
+                                      "beta=Anneal(cap=0.2) l2=0 lr=0.001|0.0005 batch_size=500")
+    assert (ease["epochs"], ease["best_epochs"], ease["precision"], float(ease["fit_seconds"])) == ("", "", "", 0.311)
+    assert ease["hyperparameters"] == "lambdas=[50,100] chosen.lambda=100"

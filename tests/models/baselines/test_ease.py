@@ -11,24 +11,13 @@ from cfrec.evaluation import evaluate
 from cfrec.models.baselines import EASE, Popularity
 from cfrec.models.baselines.ease import EASEMemoryError, check_memory
 from tests.conftest import random_binary
+from tests.test_metrics import liang_ndcg
 
 
 def _numpy_ease(x: np.ndarray, lam: float) -> np.ndarray:
     p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
     b = np.eye(x.shape[1]) - p / np.diag(p)[None, :]
     return b
-
-
-def _notebook_ndcg(scores: np.ndarray, fold_in: np.ndarray, heldout: np.ndarray, k: int = 100) -> float:
-    """Mean NDCG@k as Liang's notebook computes it (fold-in items excluded, users without held-out skipped)."""
-    scores = np.where(fold_in > 0, -np.inf, scores)
-    keep = heldout.sum(1) > 0
-    scores, heldout = scores[keep], heldout[keep] > 0
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (np.take_along_axis(heldout, top, axis=1) * discount).sum(1)
-    idcg = np.array([discount[: min(n, k)].sum() for n in heldout.sum(1)])
-    return float((dcg / idcg).mean())
 
 
 def _split(seed: int = 0) -> Split:
@@ -85,7 +74,8 @@ def test_ml1m_figures(shared_data) -> None:
     assert np.abs(ease.B.numpy() - expected).max() < 1e-5
     scores = split.test_tr.toarray() @ expected
     assert np.abs(ease.score(split.test_tr).numpy() - scores).max() < 1e-4
-    reference = _notebook_ndcg(scores, split.test_tr.toarray(), split.test_te.toarray())
+    fold_in, heldout = split.test_tr.toarray(), split.test_te.toarray()
+    reference = np.nanmean(liang_ndcg(np.where(fold_in > 0, -np.inf, scores), heldout, 100))
     assert test["ndcg@100"] == pytest.approx(reference, abs=1e-4)
     popularity = evaluate(Popularity(split.n_items).fit(split), split.test_tr, split.test_te)
     assert popularity["ndcg@100"] < test["ndcg@100"] - 0.2

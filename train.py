@@ -19,7 +19,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from cfrec.config import CONFIG_DIR  # noqa: E402
-from cfrec.training import RunInterrupted, record_failure, run  # noqa: E402
+from cfrec.training import RunInterrupted, describe_error, record_failure, run  # noqa: E402
 
 log = logging.getLogger("cfrec")
 
@@ -43,7 +43,7 @@ def main(cfg: DictConfig) -> float:
         record_failure(cfg, hc.runtime.output_dir, choices, error)
         if hc.mode != RunMode.MULTIRUN:
             raise
-        log.error("run %s failed (%s: %s); the sweep goes on", hc.runtime.output_dir, type(error).__name__, error)
+        log.error("run %s failed (%s); the sweep goes on", hc.runtime.output_dir, describe_error(error))
         return math.nan
 
 

@@ -153,6 +153,16 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
     return metrics
 
 
+def describe_error(error: BaseException) -> str:
+    """`Type: message`, plus the innermost `__cause__` when there is one: Hydra's InstantiationException
+    says only that a `_target_` could not be located, its cause says why (a missing package, say)."""
+    text = f"{type(error).__name__}: {error}"
+    root = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return text if root is error else f"{text} (caused by {type(root).__name__}: {root})"
+
+
 def record_failure(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str], error: BaseException,
                    status: str = "failed") -> None:
     """metrics.json with `status` ("failed" or "interrupted"), the error and its traceback.
@@ -179,7 +189,7 @@ def record_failure(cfg: DictConfig, output_dir: str | Path, choices: dict[str, s
             "dataset": dataset.get("name") if isinstance(dataset, DictConfig) else None,
             "seed": cfg.get("seed"),
             "choices": choices,
-            "error": f"{type(error).__name__}: {error}",
+            "error": describe_error(error),
             "traceback": "".join(traceback.format_exception(error)),
             "config": config,
         })

@@ -19,7 +19,7 @@ import cfrec.config
 from cfrec.data.datamodule import CFDataModule
 from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
 from cfrec.checkpoints import run_fingerprint
-from cfrec.training import record_failure, run
+from cfrec.training import describe_error, record_failure, run
 
 TINY = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20",
         "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false"]
@@ -64,6 +64,22 @@ def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
     assert failed["dataset"] == "synthetic" and failed["config"]["seed"] == 98765
     assert json.loads((tmp_path / "metrics.previous.json").read_text())["test"] == {"ndcg@100": 0.5}
     record_failure(cfg, tmp_path / "metrics.json" / "not-a-dir", {}, ValueError("x"))  # unwritable: logs only
+
+
+def test_failure_record_names_the_root_cause_behind_hydras_instantiation_error(tmp_path, monkeypatch):
+    # a model package that imports a dependency this machine lacks, as `implicit` was on a bare GPU image
+    (tmp_path / "pkg_with_missing_dep").mkdir()
+    (tmp_path / "pkg_with_missing_dep" / "__init__.py").write_text("import cfrec_absent_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    cfg = config(out, "model=popularity", "model._target_=pkg_with_missing_dep.Model")
+    with pytest.raises(Exception) as raised:
+        run(cfg, out, {"model": "popularity"})
+    record_failure(cfg, out, {"model": "popularity"}, raised.value)
+    error = json.loads((out / "metrics.json").read_text())["error"]
+    assert error.startswith("InstantiationException: Error locating target 'pkg_with_missing_dep.Model'")
+    assert error.endswith("(caused by ModuleNotFoundError: No module named 'cfrec_absent_dependency')")
+    assert describe_error(ValueError("plain")) == "ValueError: plain"
 
 
 def test_train_py_single_run_failure_exits_nonzero_and_records(tmp_path, monkeypatch):

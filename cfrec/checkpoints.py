@@ -103,3 +103,99 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         atomic_write_bytes(Path(path), buffer.getbuffer())
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, cheaper per epoch, with the same resume guarantees.
+
+    * `best-*.ckpt` (the epoch tested at the end) holds the model only (`save_weights_only` for the top-k
+      files): the Adam moments, two thirds of a full checkpoint, are only needed to resume, which reads
+      `last.ckpt`.
+    * `last.ckpt` (full: weights, Adam, loops, callbacks, cfrec's fingerprint and history) is written at
+      the end of the first epoch, then at the end of an epoch once `last_every_s` seconds have passed since
+      the previous write, and always at the end of the last epoch (max_epochs, or a callback stopping). Lightning 2.6 writes it only at the epochs
+      where the best checkpoint changes; here it is written whether or not validation improved.
+      `last_every_s: 0` writes it at every epoch end.
+    * A best checkpoint that a newer best replaces is deleted only once a `last.ckpt` that no longer
+      refers to it is in place, so the files a `last.ckpt` names always exist.
+
+    A run killed between two writes resumes from the older `last.ckpt` and replays the epochs since:
+    every epoch's batches and random draws are functions of (seed, epoch), so it ends with the same
+    numbers as a run that was never stopped (on CPU, bit for bit). A kill loses at most about
+    `last_every_s` seconds plus one epoch of training.
+    """
+
+    def __init__(self, *args: Any, last_every_s: float = 0.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.last_every_s = float(last_every_s)
+        self._last_written_at: float | None = None  # monotonic time of this process's last last.ckpt write
+        self._last_written_step: int | None = None
+        self._in_last = False  # inside our own call of _save_last_checkpoint
+        self._doomed: list[str] = []  # replaced best checkpoints, deleted after the next last.ckpt write
+
+    # -- what is written ----------------------------------------------------------------------------
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        if self._in_last or self.save_weights_only:
+            return super()._save_checkpoint(trainer, filepath)
+        trainer.save_checkpoint(filepath, weights_only=True)  # a best (top-k) checkpoint: the model only
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            from weakref import proxy
+
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+    def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        if self._in_last or not self.save_last:
+            return super()._remove_checkpoint(trainer, filepath)
+        self._doomed.append(filepath)  # still named by the last.ckpt on disk
+
+    # -- when last.ckpt is written ------------------------------------------------------------------
+
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        """Lightning's own calls are ignored; `_write_last` decides."""
+        if self._in_last:
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+
+    def _write_last(self, trainer: pl.Trainer, force: bool = False) -> None:
+        import time
+
+        if not self.save_last or self._last_written_step == trainer.global_step:
+            return
+        if (trainer.fast_dev_run or trainer.sanity_checking
+                or trainer.state.fn != "fit"):
+            return
+        now = time.monotonic()
+        final = trainer.should_stop or (trainer.max_epochs is not None and trainer.max_epochs >= 0
+                                        and trainer.current_epoch + 1 >= trainer.max_epochs)
+        due = (force or final or self._last_written_at is None
+               or now - self._last_written_at >= self.last_every_s)
+        if not due:
+            return
+        self._in_last = True
+        try:
+            super()._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            keep = {self.best_model_path, self.last_model_path, *self.best_k_models}
+            for path in self._doomed:
+                if path not in keep:
+                    super()._remove_checkpoint(trainer, path)
+            self._doomed = []
+        finally:
+            self._in_last = False
+        self._last_written_at, self._last_written_step = time.monotonic(), trainer.global_step
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._write_last(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._write_last(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # normally written already at the last epoch's end (above); this covers other ends (max_steps, max_time)
+        self._write_last(trainer, force=True)

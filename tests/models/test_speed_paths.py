@@ -2,6 +2,7 @@
 the VAE's bf16 CPU decoder layout, and bf16 scoring through the metrics (benchmarks/ times them)."""
 
 import functools
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -132,3 +133,57 @@ def test_sparse_and_dense_rows_give_the_same_metrics():
     sparse = ranking_metrics(scores.clone(), to_torch_csr(fold_in), to_torch_csr(heldout))
     for name in dense:
         torch.testing.assert_close(dense[name], sparse[name], equal_nan=True)
+
+
+def _item_major_params(seed=0):
+    torch.manual_seed(seed)
+    first = item_major_(torch.nn.Linear(N_ITEMS, 7))
+    out = torch.nn.Linear(7, N_ITEMS)
+    return [first.weight, first.bias, out.weight, out.bias]
+
+
+def _steps(params, opt, n=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        opt.zero_grad()
+        loss = sum((p * torch.randn(p.shape, generator=g)).sum() ** 2 for p in params)
+        loss.backward()
+        opt.step()
+
+
+def test_fused_adam_steps_item_major_parameters_in_place_to_the_same_bits():
+    ours, plain = _item_major_params(), _item_major_params()
+    opt = fused_adam(ours, lr=1e-2, weight_decay=0.01)
+    _steps(ours, opt)
+    _steps(plain, torch.optim.Adam(plain, lr=1e-2, weight_decay=0.01, fused=True))
+    for a, b in zip(ours, plain):
+        assert torch.equal(a, b) and a.stride() == b.stride()  # same values, still item-major
+    opt.zero_grad()
+    assert all(p.grad is None for p in ours)
+
+
+def test_fused_adam_state_dict_keeps_the_parameters_shapes_and_resumes_exactly():
+    ours, plain = _item_major_params(), _item_major_params()
+    opt, ref = fused_adam(ours, lr=1e-2), torch.optim.Adam(plain, lr=1e-2, fused=True)
+    _steps(ours, opt, 3)
+    _steps(plain, ref, 3)
+    saved, saved_ref = opt.state_dict(), ref.state_dict()
+    for i, p in enumerate(plain):
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert saved["state"][i][key].shape == p.shape
+            assert torch.equal(saved["state"][i][key], saved_ref["state"][i][key])
+    # a fresh optimiser loading either state dict (ours, or plain Adam's as older checkpoints hold) goes on identically
+    for state in (saved, saved_ref):
+        copy = [p.detach().clone() for p in ours]
+        copy[0] = torch.nn.Parameter(ours[0].detach().t().contiguous().t())
+        copy = [c if isinstance(c, torch.nn.Parameter) else torch.nn.Parameter(c) for c in copy]
+        resumed = fused_adam(copy, lr=1e-2)
+        resumed.load_state_dict(deepcopy(state))  # as from a checkpoint file: no tensors shared with the others
+        _steps(copy, resumed, 2, seed=7)
+        reference = [torch.nn.Parameter(p.detach().clone()) for p in plain]
+        reference[0] = torch.nn.Parameter(plain[0].detach().t().contiguous().t())
+        ref2 = torch.optim.Adam(reference, lr=1e-2, fused=True)
+        ref2.load_state_dict(deepcopy(saved_ref))
+        _steps(reference, ref2, 2, seed=7)
+        for a, b in zip(copy, reference):
+            assert torch.equal(a, b)

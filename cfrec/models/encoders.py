@@ -75,7 +75,8 @@ def l2_normalize(x: torch.Tensor) -> torch.Tensor:
         return F.normalize(x, dim=1)
     crow, values = x.crow_indices(), x.values()
     counts = crow[1:] - crow[:-1]
-    row_of_value = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), counts)
+    row_of_value = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), counts,
+                                           output_size=values.numel())  # no GPU sync to size it
     norms = torch.zeros(x.shape[0], device=x.device, dtype=values.dtype).index_add_(0, row_of_value, values**2)
     scaled = values / norms.sqrt().clamp_min(1e-12)[row_of_value]
     return torch.sparse_csr_tensor(crow, x.col_indices(), scaled, size=x.shape, check_invariants=False)

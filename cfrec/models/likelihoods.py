@@ -25,9 +25,11 @@ def _coordinates(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     if x.layout == torch.strided:
         row, col = x.nonzero(as_tuple=True)
         return row, col, x[row, col]
-    crow = x.crow_indices()
-    row = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), crow[1:] - crow[:-1])
-    return row, x.col_indices(), x.values()
+    crow, col = x.crow_indices(), x.col_indices()
+    # output_size: known on the host, so a GPU need not sync to size the result
+    row = torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), crow[1:] - crow[:-1],
+                                  output_size=col.numel())
+    return row, col, x.values()
 
 
 def nonzeros(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,8 +108,11 @@ class _MultinomialLogProb(torch.autograd.Function):
             m, first, second = logits, row, col
             lse, scale = lse[:, None], scale[:, None]
         grad = torch.empty_like(m, memory_format=torch.contiguous_format)
-        bounds = torch.tensor([a for a, _ in ctx.blocks] + [m.shape[0]], device=first.device)
-        starts = torch.searchsorted(first, bounds).tolist()
+        if len(ctx.blocks) == 1:  # one block (always on a GPU): no search, no device-to-host sync
+            starts = [0, first.numel()]
+        else:
+            bounds = torch.tensor([a for a, _ in ctx.blocks] + [m.shape[0]], device=first.device)
+            starts = torch.searchsorted(first, bounds).tolist()
         for (a, b), lo, hi in zip(ctx.blocks, starts[:-1], starts[1:]):
             block_lse = lse if ctx.item_major else lse[a:b]
             block_scale = scale if ctx.item_major else scale[a:b]

@@ -35,7 +35,9 @@ from benchmarks.common import (OMP_PASSIVE, SHAPES, cached_rows, emit, load_aver
 
 BATCH = 500
 CONFIGS = ("plain", "ours-fp32", "ours-bf16")
-EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16")  # the VAE with SIVAE's encoder (benchmarks/bench_sivae.py)
+EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16", "floor-fp32", "floor-bf16")
+# floor-*: the step's unavoidable FLOPs only, the decoder's three (500 × 600) · (600 × I) products (forward,
+# input gradient, weight gradient: 36 GFLOP a step on ML-20M's shape) at the rate this machine runs them  # the VAE with SIVAE's encoder (benchmarks/bench_sivae.py)
 
 
 def child(args) -> None:
@@ -49,7 +51,23 @@ def child(args) -> None:
     ends: list[float] = []
     cpu_ends: list[float] = []
     torch.manual_seed(0)
-    if args.config == "plain":
+    if args.config.startswith("floor"):
+        dtype = torch.bfloat16 if args.config.endswith("bf16") else torch.float32
+        n_items, hidden = rows.shape[1], 600
+        h = torch.randn(BATCH, hidden, dtype=dtype, device=args.device)
+        w = torch.randn(n_items, hidden, dtype=dtype, device=args.device)
+        b = torch.randn(n_items, dtype=dtype, device=args.device)
+        g = torch.randn(BATCH, n_items, dtype=dtype, device=args.device)
+        for step in range(n_steps):
+            torch.addmm(b, h, w.t())  # forward
+            g @ w  # input gradient
+            g.t() @ h  # weight gradient
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            ends.append(time.perf_counter())
+            cpu_ends.append(time.process_time())
+        data_path = "none (products only)"
+    elif args.config == "plain":
         from benchmarks.models import DenseRows, PlainMultVAE
 
         model = PlainMultVAE(rows.shape[1]).to(args.device)
@@ -207,6 +225,13 @@ def main() -> None:
     print()
     print(table([summary_row(c, r, steps_per_epoch, base) for c, r in results.items()],
                 [h.replace("speed-up", "speed-up vs plain") if "speed-up" in h else h for h in HEADER]))
+    for precision in ("fp32", "bf16"):
+        ours, floor = results.get(f"ours-{precision}"), results.get(f"floor-{precision}")
+        if ours and floor:
+            ratio = median([x["cpu_step_s"] for x in ours]) / median([x["cpu_step_s"] for x in floor])
+            wall = median([x["step_s"] for x in ours]) / median([x["step_s"] for x in floor])
+            print(f"\nours-{precision} ÷ its FLOP floor (the decoder's three products alone): "
+                  f"{ratio:.2f}× CPU time, {wall:.2f}× wall")
     print()
     print(footer(args, results, t0))
 

@@ -31,3 +31,9 @@ def test_cholesky_weights_and_metrics_match_the_lu_inverse():
         lu = EASE(150, lambdas=lam, device="cpu")
         lu.B = old
         assert evaluate(model, split.test_tr, split.test_te) == evaluate(lu, split.test_tr, split.test_te)
+
+
+def test_lu_solver_is_the_former_path_bit_for_bit():
+    m = random_binary(300, 60, 0.1, 4)
+    g = gram(m, torch.device("cpu"))
+    assert torch.equal(weights(g, 20.0, "lu"), _lu_weights(g, 20.0))

@@ -71,20 +71,28 @@ def gram(x: sp.csr_matrix, device: torch.device, chunk: int = 4096) -> torch.Ten
     return g
 
 
-def weights(g: torch.Tensor, lam: float) -> torch.Tensor:
+def weights(g: torch.Tensor, lam: float, solver: str = "cholesky") -> torch.Tensor:
     """B = −P / diag(P) column-wise with zero diagonal, P = (G + λI)⁻¹; G is left unchanged.
 
     G + λI is symmetric positive definite (λ > 0), so P comes from its Cholesky factor (`cholesky_inverse`):
     about half the floating-point work of an LU inverse, 2.3-2.6× less CPU time measured on 3.7k and 8k items
-    (same P to ~1e-6 relative in float32; docs/benchmarks.md); G, L and P are alive at the peak."""
+    (same P to ~1e-6 relative in float32; docs/benchmarks.md); G, L and P are alive at the peak.
+    `solver="lu"` is the former path (`torch.linalg.inv`), measured faster on an Intel AMX machine with MKL
+    at 3.7k items (docs/baselines.md)."""
+    if solver not in ("cholesky", "lu"):
+        raise ValueError(f"EASE solver must be 'cholesky' or 'lu' (got {solver!r})")
     diag = g.diagonal().clone()
     g.diagonal().add_(lam)
     try:
-        factor = torch.linalg.cholesky(g)
+        if solver == "lu":
+            p = torch.linalg.inv(g)
+        else:
+            factor = torch.linalg.cholesky(g)
     finally:
         g.diagonal().copy_(diag)
-    p = torch.cholesky_inverse(factor)
-    del factor
+    if solver == "cholesky":
+        p = torch.cholesky_inverse(factor)
+        del factor
     p /= -p.diagonal().clone()
     p.diagonal().zero_()
     return p
@@ -99,6 +107,7 @@ class EASE(FittedRecommender):
         lambdas: float | Sequence[float] = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0),
         device: str = "auto",
         eval_batch_size: int = 2000,
+        solver: str = "cholesky",
     ) -> None:
         self.n_items = n_items
         self.lambdas = [float(lambdas)] if isinstance(lambdas, (int, float)) else [float(v) for v in lambdas]
@@ -106,6 +115,9 @@ class EASE(FittedRecommender):
             raise ValueError(f"EASE needs at least one λ > 0 (got lambdas={self.lambdas})")
         self.device = resolve_device(device)
         self.eval_batch_size = eval_batch_size
+        if solver not in ("cholesky", "lu"):
+            raise ValueError(f"EASE solver must be 'cholesky' or 'lu' (got {solver!r})")
+        self.solver = solver
         self.B = torch.zeros(0, 0)
         self.chosen = {}
 
@@ -129,7 +141,7 @@ class EASE(FittedRecommender):
     def _solve(self, g: torch.Tensor, lam: float) -> None:
         """Replace B by λ's weights, releasing the old B first so only one is alive at the peak."""
         self.B = torch.empty(0)
-        self.B = weights(g, lam)
+        self.B = weights(g, lam, self.solver)
 
     def score(self, fold_in: sp.csr_matrix) -> torch.Tensor:
         """X_foldin · B on the model's device."""

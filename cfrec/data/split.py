@@ -24,6 +24,14 @@ class Split:
     test_tr: sp.csr_matrix
     test_te: sp.csr_matrix
     item_ids: np.ndarray = field(default_factory=lambda: np.empty(0))  # raw id of each item column
+    # raw id of each row's user in train / val_* / test_* (per-user metrics and exports name users by them)
+    train_user_ids: np.ndarray = field(default_factory=lambda: np.empty(0))
+    val_user_ids: np.ndarray = field(default_factory=lambda: np.empty(0))
+    test_user_ids: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def user_ids(self, stage: str) -> np.ndarray:
+        """Raw user ids of the rows of `stage` ("train", "val" or "test")."""
+        return getattr(self, f"{stage}_user_ids")
 
     @property
     def n_items(self) -> int:

@@ -17,14 +17,30 @@ def small_split():
     return liang_split(synthetic_interactions(n_users=200, n_items=80, mean_items=12), threshold=None, heldout_users=20)
 
 
-def test_round_trip_keeps_every_matrix_and_the_item_ids(tmp_path):
+def test_round_trip_keeps_every_matrix_and_the_raw_ids(tmp_path):
     split = small_split()
     save_split(split, tmp_path, {"name": "x"})
     back = load_split(tmp_path)
     for part in ("train", "val_tr", "val_te", "test_tr", "test_te"):
         assert (getattr(back, part) != getattr(split, part)).nnz == 0
-    np.testing.assert_array_equal(back.item_ids.astype(int), split.item_ids)
+    for ids in ("item_ids", "train_user_ids", "val_user_ids", "test_user_ids"):
+        np.testing.assert_array_equal(getattr(back, ids).astype(int), getattr(split, ids))
+    assert len(split.val_user_ids) == split.val_tr.shape[0] == 20
     assert json.loads((tmp_path / "manifest.json").read_text())["counts"] == split.counts()
+
+
+def test_entry_without_user_ids_is_rebuilt(tmp_path):
+    split = small_split()
+    save_split(split, tmp_path, {})
+    npz = tmp_path / "split.npz"
+    with np.load(npz) as z:
+        arrays = {k: z[k] for k in z.files if not k.endswith("user_ids")}
+    np.savez(npz, **arrays)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["split_sha256"] = cache.sha256_file(npz)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CacheError, match="older cfrec"):
+        load_split(tmp_path)
 
 
 def test_corrupted_npz_is_detected_and_rebuilt(tmp_path):

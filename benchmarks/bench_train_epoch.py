@@ -35,7 +35,9 @@ from benchmarks.common import (OMP_PASSIVE, SHAPES, cached_rows, emit, load_aver
 
 BATCH = 500
 CONFIGS = ("plain", "ours-fp32", "ours-bf16")
-EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16", "floor-fp32", "floor-bf16")
+EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16", "floor-fp32", "floor-bf16", "ours-fp32-mmap", "ours-bf16-mmap")
+# ours-*-mmap: ours without `cfrec.callbacks.reuse_freed_memory` (glibc's default: big blocks mmapped per use),
+# which train.py's default callbacks apply and ours-* here apply too
 # floor-*: the step's unavoidable FLOPs only, the decoder's three (500 × 600) · (600 × I) products (forward,
 # input gradient, weight gradient: 36 GFLOP a step on ML-20M's shape) at the rate this machine runs them  # the VAE with SIVAE's encoder (benchmarks/bench_sivae.py)
 
@@ -46,6 +48,10 @@ def child(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.config.startswith(("ours", "sivae")) and not args.config.endswith("-mmap"):
+        from cfrec.callbacks import reuse_freed_memory
+
+        reuse_freed_memory()
     rows = cached_rows(args.shape, args.users)
     n_steps = args.warmup + args.steps
     ends: list[float] = []
@@ -104,7 +110,7 @@ def child(args) -> None:
 
         trainer = pl.Trainer(
             accelerator="gpu" if args.device.startswith("cuda") else "cpu", devices=1,
-            precision="bf16-mixed" if args.config.endswith("bf16") else "32-true", max_steps=n_steps,
+            precision="bf16-mixed" if "bf16" in args.config else "32-true", max_steps=n_steps,
             limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, callbacks=[StepClock()],
         )

@@ -21,7 +21,20 @@ def evaluate(
     desc: str = "evaluate",
 ) -> dict[str, float]:
     """Recall@20/50 and NDCG@100 (mean and SE over users with held-out items)."""
-    per_user: dict[str, list[torch.Tensor]] = {}
+    values = evaluate_per_user(model, fold_in, heldout, batch_size, device, desc)
+    return summarize({k: v for k, v in values.items() if k != "user"})
+
+
+def evaluate_per_user(
+    model: FittedRecommender,
+    fold_in: sp.csr_matrix,
+    heldout: sp.csr_matrix,
+    batch_size: int = 2000,
+    device: str | torch.device = "cpu",
+    desc: str = "evaluate",
+) -> dict[str, torch.Tensor]:
+    """Each user's Recall@20/50 and NDCG@100 (NaN without held-out items), and `user`: the row indices."""
+    per_user: dict[str, list[torch.Tensor]] = {"user": [torch.arange(fold_in.shape[0])]}
     starts = np.arange(0, fold_in.shape[0], batch_size)
     for start in tqdm(starts, desc=desc, leave=False, disable=len(starts) < 5):
         idx = slice(start, start + batch_size)
@@ -29,4 +42,4 @@ def evaluate(
         batch = ranking_metrics(scores, to_torch_csr(fold_in[idx]).to(device), to_torch_csr(heldout[idx]).to(device))
         for name, values in batch.items():
             per_user.setdefault(name, []).append(values.cpu())
-    return summarize({k: torch.cat(v) for k, v in per_user.items()})
+    return {k: torch.cat(v) for k, v in per_user.items()}

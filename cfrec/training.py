@@ -19,6 +19,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from pytorch_lightning.callbacks import EarlyStopping
 from lightning_fabric.plugins import CheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -28,8 +29,11 @@ from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
 from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
-from cfrec.evaluation import evaluate
+from cfrec.evaluation import evaluate_per_user
+from cfrec.metrics import summarize
 from cfrec.models.base import CFModule, FittedRecommender
+from cfrec.per_user import FILENAME as PER_USER_FILE
+from cfrec.per_user import per_user_frame, write_per_user
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,10 @@ def _instantiate_group(cfg: DictConfig | None) -> list[Any]:
 
 def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
                extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
-    """Lightning fit (resuming from `checkpoints/last.ckpt` if present), then test the best epoch."""
+    """Lightning fit (resuming from `checkpoints/last.ckpt` if present), then test the best epoch.
+
+    `epochs` is the number of training epochs run; `stopped_early` whether early stopping ended them
+    before `trainer.max_epochs` (`callbacks.early_stopping.patience`)."""
     fingerprint = run_fingerprint(cfg, dm.split.counts())
     callbacks = [*_instantiate_group(cfg.get("callbacks")), EpochSeed(cfg.seed), FiniteGuard(), RunState(fingerprint),
                  *(extra_callbacks or [])]
@@ -72,6 +79,9 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         # containers, which torch>=2.6's default weights-only unpickler refuses
         trainer.fit(model, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=False)
         history = list(model.history)  # loading the best checkpoint below replaces model.history
+        # (and the callbacks' state: early stopping's is read here, before that)
+        epochs = int(trainer.current_epoch)
+        stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
         if best and getattr(checkpoint, "dirpath", None) and (Path(checkpoint.dirpath) / Path(best).name).exists():
@@ -90,9 +100,10 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
     if best:
         best_epoch = torch.load(best, map_location="cpu", weights_only=False, mmap=True)["epoch"]
     else:
-        best_epoch = trainer.current_epoch - 1
-    return {"val": model.results["val"], "test": model.results["test"], "best_epoch": int(best_epoch),
-            "epochs": int(trainer.current_epoch), "best_checkpoint": best,
+        best_epoch = epochs - 1
+    return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
+            "best_epoch": int(best_epoch), "epochs": epochs, "stopped_early": stopped_early,
+            "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
 
@@ -109,11 +120,11 @@ def fit_closed_form(model: FittedRecommender, dm: CFDataModule) -> dict[str, Any
     """`fit` on the split, then evaluate validation and test users with the shared metrics."""
     split = dm.split
     model.fit(split)
-    return {
-        "val": evaluate(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
-        "test": evaluate(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test"),
-        "chosen": getattr(model, "chosen", {}),
-    }
+    per_user = {"val": evaluate_per_user(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
+                "test": evaluate_per_user(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test")}
+    summaries = {stage: summarize({k: v for k, v in values.items() if k != "user"})
+                 for stage, values in per_user.items()}
+    return {**summaries, "per_user": per_user, "chosen": getattr(model, "chosen", {})}
 
 
 def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None = None,
@@ -134,6 +145,7 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         result = fit_neural(cfg, model, dm, out, extra_callbacks)
     else:
         raise TypeError(f"model={type(model).__name__} is neither a CFModule nor a FittedRecommender")
+    per_user = per_user_frame(dm.split, result.pop("per_user"))
     metrics = {
         "status": "ok",
         "model": (choices or {}).get("model", type(model).__name__),
@@ -146,6 +158,7 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered metrics
+        write_per_user(out / PER_USER_FILE, per_user)  # before metrics.json, the run's commit marker
         atomic_write_json(out / "metrics.json", metrics)
     test = metrics["test"]
     log.info("test: Recall@20 %.4f  Recall@50 %.4f  NDCG@100 %.4f (%d users)",

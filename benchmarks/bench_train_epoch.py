@@ -48,7 +48,7 @@ def child(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.config.startswith(("ours", "sivae")) and not args.config.endswith("-mmap"):
+    if args.config.startswith(("ours", "sivae", "floor")) and not args.config.endswith("-mmap"):
         from cfrec.callbacks import reuse_freed_memory
 
         reuse_freed_memory()

@@ -186,6 +186,11 @@ class RunCheckpoint(ModelCheckpoint):
             self._in_last = False
         self._last_written_at, self._last_written_step = time.monotonic(), trainer.global_step
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if trainer.ckpt_path:  # resumed: the checkpoint read holds this step already (a finished run writes nothing)
+            self._last_written_step = trainer.global_step
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if self._should_save_on_train_epoch_end(trainer):

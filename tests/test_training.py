@@ -102,6 +102,14 @@ def test_output_bias_starts_at_the_items_training_log_odds(tmp_path):
         run(config(tmp_path / "bad", *SMALL_VAE, "model.output_bias=logodds"), tmp_path / "bad", {"model": "mult"})
 
 
+def test_sivae_run_records_the_spread_of_psi_beside_its_validation_metrics(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(config(out, "model=sivae", *SMALL_VAE, "model.encoder.noise_dims=[4]", "model.encoder.layer_dim=16",
+                         "model.encoder.covariance=noise", "trainer.max_epochs=2"), out, {"model": "sivae"})
+    assert metrics["val"]["psi_spread"] > 0
+    assert all(h["psi_spread"] > 0 for h in metrics["history"])
+
+
 def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
     cfg = config(tmp_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test": {"ndcg@100": 0.5}}))

@@ -58,4 +58,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # nohup / SLURM: each log line reaches the file when written
+    logging.captureWarnings(True)  # warnings go through the run's logging: train.log, and the console unless harmless
     main()

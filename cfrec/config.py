@@ -79,11 +79,19 @@ def check_config(cfg: DictConfig, prefix: str = "") -> None:
         example = " ".join(f"{key}={_EXAMPLES.get(key, '...')}" for key in missing)
         raise ConfigError(f"{', '.join(missing)} must be set on the command line, e.g. {example}")
     try:
-        OmegaConf.to_container(cfg, resolve=True)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as error:
         key = ".".join(filter(None, (prefix, getattr(error, "full_key", "") or "")))
         message = str(getattr(error, "msg", error)).splitlines()[0]
         raise ConfigError(f"{key}: {message}" if key else message) from None
+    beta = resolved.get("beta") if isinstance(resolved, dict) and not prefix else None
+    if isinstance(beta, dict) and str(beta.get("_target_", "")).endswith(".Anneal"):
+        if beta.get("total_anneal_steps") is None and beta.get("anneal_fraction") is None:
+            raise ConfigError("beta.total_anneal_steps and beta.anneal_fraction are both null; set one of them")
+        for key in ("cap", "total_anneal_steps", "anneal_fraction"):
+            value = beta.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ConfigError(f"beta.{key}={value} must be a positive number")
 
 
 register_resolvers()

@@ -21,7 +21,6 @@ from omegaconf import DictConfig  # noqa: E402
 
 from cfrec.config import CONFIG_DIR, check_config  # noqa: E402
 from cfrec.errors import find_user_error  # noqa: E402
-from cfrec.training import RunInterrupted, describe_error, record_failure, run  # noqa: E402
 
 log = logging.getLogger("cfrec")
 
@@ -35,6 +34,8 @@ def main(cfg: DictConfig) -> float:
     traceback. SIGTERM / Ctrl-C during training records status "interrupted" and stops (a sweep too),
     with exit status 143 / 130.
     """
+    from cfrec.training import RunInterrupted, describe_error, record_failure, run  # torch etc.: not for --help
+
     hc = HydraConfig.get()
     choices = dict(hc.runtime.choices)
     try:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -32,6 +31,8 @@ def auto_precision() -> str:
     On CPU, bf16-mixed was measured to keep the metrics (ML-1M, 4 seeds: test NDCG@100 +0.0002 against
     fp32, within its SE of 0.006; docs/benchmarks.md) while training 1.7× faster.
     """
+    import torch  # here, not at import: `python train.py --help` need not load torch
+
     return "bf16-mixed" if torch.cuda.is_available() or cpu_has_native_bf16() else "32-true"
 
 

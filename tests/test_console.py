@@ -104,8 +104,7 @@ def test_sweep_runs_are_distinct_resolved_grouped_and_the_console_is_short(tmp_p
     # the printed `wandb sync` works with the installed wandb (dry run: nothing is uploaded)
     runs_to_sync = [str(p) for p in sweep.glob("*/wandb/offline-run-*")]
     sync = subprocess.run([sys.executable, "-m", "wandb", "sync", "--dry-run", *runs_to_sync], env=_env(tmp_path),
-                          capture_output=True,
-                          text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120)
     assert sync.returncode == 0 and "Would sync 4 run(s)" in sync.stdout + sync.stderr, sync.stdout + sync.stderr
     # the report the closing note points at says where it wrote its files
     report = subprocess.run([sys.executable, "-m", "cfrec.report", str(sweep)], cwd=PROJECT_ROOT, env=_env(tmp_path),

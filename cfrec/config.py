@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,6 @@ def auto_precision() -> str:
     return "bf16-mixed" if torch.cuda.is_available() or cpu_has_native_bf16() else "32-true"
 
 
-def stdout_is_tty() -> bool:
-    """True when stdout is a terminal: Lightning's progress bar is shown only then (`${stdout_is_tty:}`);
-    under nohup or SLURM the per-epoch log lines (cfrec.progress) are the progress."""
-    return sys.stdout.isatty()
-
-
 def preset_anneal_fraction(total_anneal_steps: int | None, preset_fraction: float | None) -> float | None:
     """`beta.anneal_fraction` by default: the dataset preset's `budget.anneal_fraction`, unless
     `beta.total_anneal_steps` was set (then that fixed ramp is used, as Liang's on ML-20M)."""
@@ -49,10 +42,9 @@ def preset_anneal_fraction(total_anneal_steps: int | None, preset_fraction: floa
 
 
 def register_resolvers() -> None:
-    """`${project_root:}`, `${auto_precision:}`, `${stdout_is_tty:}` and `${preset_anneal_fraction:...}` for
-    the YAML files (idempotent)."""
+    """`${project_root:}`, `${auto_precision:}` and `${preset_anneal_fraction:...}` for the YAML files (idempotent)."""
     for name, fn in (("project_root", lambda: str(PROJECT_ROOT)), ("auto_precision", auto_precision),
-                     ("stdout_is_tty", stdout_is_tty), ("preset_anneal_fraction", preset_anneal_fraction)):
+                     ("preset_anneal_fraction", preset_anneal_fraction)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

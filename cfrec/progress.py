@@ -3,6 +3,7 @@
 - `EpochProgress` (a Lightning callback, conf/callbacks/default.yaml) logs one line per training epoch,
   whether or not stdout is a terminal (nohup, SLURM): epoch, mean training loss, validation Recall@20 and
   NDCG@100 (`*` at the best so far), β where the model anneals one, and the time since fitting started.
+  When stdout is not a terminal it switches Lightning's progress bar off, whose redraws would fill the file.
 - `QuietConsole` (a logging filter on the console handler of conf/hydra/job_logging/cfrec.yaml) keeps
   known-harmless library messages off the console; the run's `train.log` still has them.
 - `ConsoleFormatter` writes `HH:MM:SS message` (with the level for warnings and errors).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ class EpochProgress(pl.Callback):
         self._loss_sum: torch.Tensor | None = None
         self._batches = 0
         self._best = float("-inf")
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        bar = trainer.progress_bar_callback
+        if bar is not None and not sys.stdout.isatty():
+            bar.disable()
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import numbers
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Sequence
@@ -63,8 +64,14 @@ def prepare_split(
     directory = Path(cache_dir).expanduser() / f"{name}-{cache_key(params, fingerprint)}"
 
     def build() -> Split:
-        log.info("preparing %s from %s", name, [str(p) for p in sources] or "the synthetic generator")
-        return liang_split(read(), **protocol)
+        start = time.perf_counter()
+        log.debug("preparing %s from %s", name, [str(p) for p in sources] or "the synthetic generator")
+        split = liang_split(read(), **protocol)
+        train = split.counts()["train"]
+        log.info("prepared the %s split from %s: %d training users, %d items (%.1f s; cached)", name,
+                 ", ".join(str(p) for p in sources) or "the synthetic generator", train["users"], train["items"],
+                 time.perf_counter() - start)
+        return split
 
     return cached_split(directory, build, {"name": name, "params": params, "sources": fingerprint})
 

@@ -37,7 +37,6 @@ class EpochProgress(pl.Callback):
         self._start = 0.0
         self._loss_sum: torch.Tensor | None = None
         self._batches = 0
-        self._best = float("-inf")
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         bar = trainer.progress_bar_callback
@@ -75,10 +74,9 @@ class EpochProgress(pl.Callback):
             parts.append(f"loss {float(metrics.get('train/loss_epoch', metrics.get('train/loss'))):.4f}")
         history = getattr(pl_module, "history", None)
         validated = bool(history) and history[-1].get("epoch") == trainer.current_epoch
-        if validated:
+        if validated:  # `*`: better than every earlier epoch (a resumed run's included), as ModelCheckpoint keeps
             ndcg = float(history[-1]["ndcg@100"])
-            best = ndcg > self._best
-            self._best = max(self._best, ndcg)
+            best = ndcg > max((float(h["ndcg@100"]) for h in history[:-1]), default=float("-inf"))
             parts.append(f"val Recall@20 {float(history[-1]['recall@20']):.4f}  NDCG@100 {ndcg:.4f}{' *' if best else ''}")
         beta = getattr(pl_module, "beta", None)
         if callable(beta) and not getattr(beta, "skip_kl", True):

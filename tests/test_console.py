@@ -9,15 +9,18 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cfrec.config import CONFIG_DIR, PROJECT_ROOT
 from cfrec.loggers import distinguishing, run_name, swept_keys
-from cfrec.progress import QuietConsole, sweep_summary
+from cfrec.models.schedules import Anneal, Zero
+from cfrec.progress import EpochProgress, QuietConsole, sweep_summary
 
 TINY = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "dataset.heldout_users=50"]
 
@@ -136,6 +139,19 @@ def test_name_says_what_differs_in_the_sweep(tmp_path: Path):
     # a single run: its command-line overrides except the excluded keys
     assert distinguishing(["prior=vamp", "trainer.max_epochs=5", "dataset=ml-1m"], None, ["trainer.max_epochs"]) == {
         "prior": "vamp"}
+
+
+def test_epoch_line_has_loss_validation_beta_time_and_marks_a_new_best():
+    progress = EpochProgress()
+    progress._loss_sum, progress._batches = torch.tensor(10.0), 4
+    history = [{"epoch": 0, "ndcg@100": 0.3, "recall@20": 0.2}, {"epoch": 1, "ndcg@100": 0.25, "recall@20": 0.21}]
+    module = SimpleNamespace(history=history, beta=Anneal(cap=0.2, total_anneal_steps=100))
+    trainer = SimpleNamespace(callback_metrics={}, max_epochs=10, current_epoch=1, global_step=11)
+    line = progress.line(trainer, module)
+    assert line.startswith("epoch  2/10  loss 2.5000  val Recall@20 0.2100  NDCG@100 0.2500  β 0.1000  ") and line.endswith(" s")
+    history[-1]["ndcg@100"] = 0.35
+    module.beta = Zero()  # no KL term: no β shown
+    assert "NDCG@100 0.3500 *  " in progress.line(trainer, module) and "β" not in progress.line(trainer, module)
 
 
 def test_quiet_console_drops_library_chatter_and_known_harmless_warnings():

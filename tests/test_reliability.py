@@ -40,6 +40,7 @@ EPOCHS = 4
 SMALL_MODEL = [
     "model.encoder.hidden_dims=[32]", "model.encoder.latent_dim=8", "model.decoder_hidden_dims=[32]",
     "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false",
+    "beta.total_anneal_steps=200000",  # a fixed β ramp: one sized to the run would differ when the run is extended
 ]
 # 200 synthetic users, 20 validation + 20 test: 160 training users, so 4 steps per epoch
 TINY = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20", *SMALL_MODEL]

@@ -149,7 +149,7 @@ def test_train_py_single_run_failure_exits_nonzero_and_records(tmp_path, monkeyp
             entry.main()
     finally:
         GlobalHydra.instance().clear()
-    assert exit_.value.code == 1
+    assert exit_.value.code == 2  # a user mistake (cfrec.errors.UserError): one line on stderr, exit status 2
     record = json.loads((out / "metrics.json").read_text())
     assert record["status"] == "failed" and "dataset.heldout_users=100000" in record["error"]
 

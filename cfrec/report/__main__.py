@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("test", "val"), default="test", help="users to report (default: test)")
     parser.add_argument("--reference-dataset", default="ml-20m",
                         help="published numbers shown beside datasets the paper has none for; 'none' for no column")
-    parser.add_argument("--tables", help="comma-separated paper tables to show (table2,table3); default: those "
-                                         "holding a row that ran")
+    parser.add_argument("--tables", help="comma-separated paper tables to show (table2,table3); default: each table "
+                                         "holding a row only it has that ran, and Table 2 for Mult-VAE (in both) "
+                                         "only when no Table 3 row ran")
     parser.add_argument("--paper-csv", default=str(PAPER_CSV), help="published numbers (default: the packaged one)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(markdown)
+    out = Path(args.out) if args.out else Path(args.sweeps[0]) / "report"
+    plots = ", ".join(sorted(p.name for p in out.glob("*.png")))
+    print(f"report: wrote report.md, results.csv, claims.csv, hyperparameters.csv, runs.csv"
+          f"{f' and the plots {plots}' if plots else ''} to {out}/", file=sys.stderr)
     if "Runs: 0 " in markdown:
         print("error: no runs (metrics.json or .hydra/) under " + ", ".join(args.sweeps), file=sys.stderr)
         return 2

@@ -22,6 +22,8 @@ from cfrec.data.split import PARTS, Split
 
 log = logging.getLogger(__name__)
 
+RAW_IDS: tuple[str, ...] = ("item_ids", "train_users", "val_users", "test_users")  # raw ids, stored as strings
+
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
@@ -80,7 +82,7 @@ def cache_key(params: dict[str, Any], sources: list[dict[str, Any]]) -> str:
 
 def save_split(split: Split, directory: Path, manifest: dict[str, Any]) -> None:
     """Write `split.npz`, then `manifest.json` holding its checksum (both atomically)."""
-    arrays: dict[str, np.ndarray] = {"item_ids": np.asarray(split.item_ids).astype(str)}
+    arrays: dict[str, np.ndarray] = {name: np.asarray(getattr(split, name)).astype(str) for name in RAW_IDS}
     for part in PARTS:
         m = getattr(split, part)
         arrays.update({f"{part}_indptr": m.indptr, f"{part}_indices": m.indices, f"{part}_shape": np.array(m.shape)})
@@ -110,12 +112,14 @@ def load_split(directory: Path) -> Split:
     if not npz.exists() or sha256_file(npz) != manifest.get("split_sha256"):
         raise CacheError(f"{npz}: checksum does not match {manifest_path.name}")
     with np.load(npz) as z:
+        if any(name not in z for name in RAW_IDS):
+            raise CacheError(f"{npz}: no raw user ids (cached by an older cfrec)")
         mats = {}
         for part in PARTS:
             indptr, indices = z[f"{part}_indptr"], z[f"{part}_indices"]
             data = np.ones(len(indices), dtype=np.float32)
             mats[part] = sp.csr_matrix((data, indices, indptr), shape=tuple(z[f"{part}_shape"]))
-        split = Split(**mats, item_ids=z["item_ids"])
+        split = Split(**mats, **{name: z[name] for name in RAW_IDS})
     if split.counts() != manifest.get("counts"):
         raise CacheError(f"{npz}: matrix sizes differ from {manifest_path.name}")
     return split

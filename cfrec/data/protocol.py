@@ -108,4 +108,7 @@ def liang_split(
         test_tr=test_tr,
         test_te=test_te,
         item_ids=item_index.to_numpy(),
+        train_users=train_users,
+        val_users=val_users,
+        test_users=test_users,
     )

@@ -17,13 +17,15 @@ def small_split():
     return liang_split(synthetic_interactions(n_users=200, n_items=80, mean_items=12), threshold=None, heldout_users=20)
 
 
-def test_round_trip_keeps_every_matrix_and_the_item_ids(tmp_path):
+def test_round_trip_keeps_every_matrix_and_the_raw_ids(tmp_path):
     split = small_split()
     save_split(split, tmp_path, {"name": "x"})
     back = load_split(tmp_path)
     for part in ("train", "val_tr", "val_te", "test_tr", "test_te"):
         assert (getattr(back, part) != getattr(split, part)).nnz == 0
     np.testing.assert_array_equal(back.item_ids.astype(int), split.item_ids)
+    for users in ("train", "val", "test"):
+        np.testing.assert_array_equal(back.user_ids(users), split.user_ids(users))
     assert json.loads((tmp_path / "manifest.json").read_text())["counts"] == split.counts()
 
 
@@ -38,6 +40,21 @@ def test_corrupted_npz_is_detected_and_rebuilt(tmp_path):
     rebuilt = cached_split(tmp_path, lambda: calls.append(1) or split, {})
     assert calls == [1] and rebuilt.counts() == split.counts()
     load_split(tmp_path)  # the rebuilt entry verifies
+
+
+def test_an_entry_without_raw_user_ids_is_rebuilt(tmp_path):
+    split = small_split()
+    save_split(split, tmp_path, {})
+    with np.load(tmp_path / "split.npz") as z:  # what cfrec wrote before it kept the users' raw ids
+        old = {k: z[k] for k in z.files if not k.endswith("_users")}
+    np.savez(tmp_path / "split.npz", **old)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["split_sha256"] = cache.sha256_file(tmp_path / "split.npz")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CacheError, match="raw user ids"):
+        load_split(tmp_path)
+    rebuilt = cached_split(tmp_path, lambda: split, {})
+    np.testing.assert_array_equal(load_split(tmp_path).user_ids("test"), rebuilt.user_ids("test"))
 
 
 def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):

@@ -66,7 +66,7 @@ def notebook_split(raw: pd.DataFrame, n_heldout: int, min_uc: int = 5, min_sc: i
     for name, users, offset in (("val", vd_users, n_tr), ("test", te_users, n_tr + n_heldout)):
         tr, te = held(users)
         out[f"{name}_tr"], out[f"{name}_te"] = matrix(tr, offset, n_heldout), matrix(te, offset, n_heldout)
-    return out, unique_sid
+    return out, unique_sid, (tr_users, vd_users, te_users)
 
 
 @pytest.fixture
@@ -82,9 +82,11 @@ def ratings():
 
 
 def test_split_equals_the_reference_notebook(ratings):
-    expected, unique_sid = notebook_split(ratings, n_heldout=40)
+    expected, unique_sid, users = notebook_split(ratings, n_heldout=40)
     split = liang_split(ratings, threshold=3.5, min_user_items=5, heldout_users=40, seed=98765)
     np.testing.assert_array_equal(split.item_ids, unique_sid)
+    for part, ids in zip(("train", "val", "test"), users):  # the raw user id of each row, in the notebook's order
+        np.testing.assert_array_equal(split.user_ids(part), np.asarray(ids).astype(str))
     for part, m in expected.items():
         got = getattr(split, part)
         assert got.shape == m.shape, part
@@ -92,7 +94,7 @@ def test_split_equals_the_reference_notebook(ratings):
 
 
 def test_split_equals_the_reference_with_an_item_filter(ratings):
-    expected, _ = notebook_split(ratings, n_heldout=30, min_uc=10, min_sc=25)
+    expected, _, _ = notebook_split(ratings, n_heldout=30, min_uc=10, min_sc=25)
     split = liang_split(ratings, threshold=3.5, min_user_items=10, min_item_users=25, heldout_users=30)
     for part, m in expected.items():
         assert (getattr(split, part) != m).nnz == 0, part

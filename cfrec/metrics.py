@@ -92,6 +92,22 @@ def ranking_metrics(scores: torch.Tensor, fold_in: torch.Tensor, heldout: torch.
     return {f"{name}@{k}": fns[name](hits, n, min(k, scores.shape[1])) for name, k in METRICS}
 
 
+def ranked_list_metrics(items: torch.Tensor, heldout: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Recall@20, Recall@50 and NDCG@100 per user of given ranked lists (a ranking file's, say).
+
+    `items` (B, L) holds item column indices best first, -1 padding a list shorter than L (an empty row:
+    a user with no list); positions beyond L count as misses, so L ≥ 100 gives the same values as
+    `ranking_metrics` on scores whose top 100 these are."""
+    valid = items >= 0
+    hits, n = _relevant(heldout, items.clamp(min=0))
+    hits = hits * valid
+    k_max = max(k for _, k in METRICS)
+    if hits.shape[1] < k_max:  # a short list: the missing positions are misses
+        hits = torch.cat([hits, hits.new_zeros(hits.shape[0], k_max - hits.shape[1])], dim=1)
+    fns = {"recall": _recall, "ndcg": _ndcg}
+    return {f"{name}@{k}": fns[name](hits, n, k) for name, k in METRICS}
+
+
 def summarize(per_user: dict[str, torch.Tensor]) -> dict[str, float]:
     """Mean and standard error (std with ddof=0 over √N, as Liang's notebook) over users with held-out items."""
     out: dict[str, float] = {}

@@ -97,6 +97,7 @@ def read_rankings(path: str | Path, users: np.ndarray, item_ids: np.ndarray, fol
     ours = row >= 0
     other_users = int(frame.loc[~ours, "user"].nunique())
     row, col, rank = row[ours], col[ours], rank[ours]
+    missing = np.setdiff1d(np.arange(len(user_index)), row)
     n_items = len(item_index)
     fold_in = fold_in.tocoo()
     seen = np.isin(row.astype(np.int64) * n_items + col, fold_in.row.astype(np.int64) * n_items + fold_in.col)
@@ -108,7 +109,6 @@ def read_rankings(path: str | Path, users: np.ndarray, item_ids: np.ndarray, fol
     top = position < BEYOND_K
     items = np.full((len(user_index), BEYOND_K), -1, dtype=np.int64)
     items[row[top], position[top]] = col[top]
-    missing = np.setdiff1d(np.arange(len(user_index)), row)
     return Rankings(items, user_index[missing].tolist(), int(seen.sum()), other_users)
 
 

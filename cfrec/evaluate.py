@@ -31,6 +31,7 @@ import torch
 from cfrec.beyond import BEYOND_K, activity_quintiles, beyond_accuracy, item_popularity
 from cfrec.data.sparse import to_torch_csr
 from cfrec.data.split import Split
+from cfrec.export import raw_item_ids, raw_user_ids
 from cfrec.metrics import ranked_list_metrics, summarize
 
 COLUMNS = ("user", "rank", "item")
@@ -122,7 +123,7 @@ def score_rankings(items: np.ndarray, split: Split) -> tuple[dict[str, float], n
 
 def evaluate_file(path: str | Path, split: Split) -> tuple[dict[str, Any], Rankings, np.ndarray]:
     """(`test` metrics, what was read, per-user NDCG@100) of a ranking file on `split`'s test users."""
-    rankings = read_rankings(path, split.user_ids("test"), split.raw_item_ids(), split.test_tr)
+    rankings = read_rankings(path, raw_user_ids(split, "test"), raw_item_ids(split), split.test_tr)
     test, ndcg = score_rankings(rankings.items, split)
     return test, rankings, ndcg
 

@@ -35,6 +35,23 @@ VAE_CF_FILES: dict[str, str] = {"train": "train.csv", "val_tr": "validation_tr.c
 RECOMMENDATIONS_HEADER = ("user", "rank", "item", "score")
 
 
+def raw_user_ids(split: Split, stage: str) -> np.ndarray:
+    """The raw ids (strings) of the users of `stage` ("train", "val" or "test"), one per row."""
+    ids = np.asarray(split.user_ids(stage))
+    rows = getattr(split, "train" if stage == "train" else f"{stage}_tr").shape[0]
+    if len(ids) != rows:
+        raise ValueError(f"this split has no raw ids for its {rows} {stage} users (a split built by hand?)")
+    return ids.astype(str)
+
+
+def raw_item_ids(split: Split) -> np.ndarray:
+    """The raw ids (strings) of the split's item columns."""
+    ids = np.asarray(split.item_ids)
+    if len(ids) != split.n_items:
+        raise ValueError(f"this split has no raw ids for its {split.n_items} items (a split built by hand?)")
+    return ids.astype(str)
+
+
 def vae_cf_uid_offsets(split: Split) -> dict[str, int]:
     """The uid of row 0 of each part: training users first, then validation, then test users."""
     n_train, n_val = split.train.shape[0], split.val_tr.shape[0]
@@ -70,8 +87,8 @@ def write_vae_cf(split: Split, directory: str | Path) -> list[Path]:
         path = out / VAE_CF_FILES[part]
         atomic_write_bytes(path, frame.to_csv(index=False, lineterminator="\n").encode())
         written.append(path)
-    uids = np.concatenate([split.user_ids(u) for u in ("train", "val", "test")])
-    for name, ids in (("unique_sid.txt", split.raw_item_ids()), ("unique_uid.txt", uids)):
+    uids = np.concatenate([raw_user_ids(split, stage) for stage in ("train", "val", "test")])
+    for name, ids in (("unique_sid.txt", raw_item_ids(split)), ("unique_uid.txt", uids)):
         atomic_write_bytes(out / name, _lines(ids))
         written.append(out / name)
     _warn_unreadable_edges(split)

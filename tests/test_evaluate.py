@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from cfrec.data.split import Split
 from cfrec.evaluate import RankingFileError, evaluate_file, main
+from cfrec.export import raw_item_ids, raw_user_ids
 
 ITEMS = np.array(["a", "b", "c", "d", "e"])
 
@@ -26,8 +27,9 @@ def split() -> Split:
     Training popularity: a 1.0, b 0.5, c 0.25, d 0.25, e 0."""
     train = csr([[0, 1, 2], [0, 1], [0, 3], [0]])
     return Split(train=train, val_tr=csr([[0]]), val_te=csr([[1]]), test_tr=csr([[0], [1], [2]]),
-                 test_te=csr([[1, 2], [0], []]), item_ids=ITEMS, train_users=np.array(["t1", "t2", "t3", "t4"]),
-                 val_users=np.array(["v1"]), test_users=np.array(["u1", "u2", "u3"]))
+                 test_te=csr([[1, 2], [0], []]), item_ids=ITEMS,
+                 train_user_ids=np.array(["t1", "t2", "t3", "t4"]), val_user_ids=np.array(["v1"]),
+                 test_user_ids=np.array(["u1", "u2", "u3"]))
 
 
 def write(tmp_path, text: str):
@@ -79,8 +81,8 @@ def test_malformed_line_is_named_by_file_and_line(split, tmp_path, text, line, m
 def popularity_file(path, split: Split) -> None:
     """Every test user's list: all items by training popularity (fold-in items included; evaluate drops them)."""
     order = np.argsort(-split.train.getnnz(axis=0), kind="stable")
-    users = split.user_ids("test")[1:]  # the first test user is left out
-    lines = [f"{u},{r + 1},{split.raw_item_ids()[i]}" for u in users for r, i in enumerate(order)]
+    users = raw_user_ids(split, "test")[1:]  # the first test user is left out
+    lines = [f"{u},{r + 1},{raw_item_ids(split)[i]}" for u in users for r, i in enumerate(order)]
     path.write_text("user,rank,item\n" + "\n".join(lines) + "\n")
 
 
@@ -97,9 +99,9 @@ def test_command_line_prints_metrics_json_keys_and_reports_missing_users(tmp_pat
     test = json.loads(out)
     assert set(test) == {"recall@20", "recall@20_se", "recall@50", "recall@50_se", "ndcg@100", "ndcg@100_se",
                          "n_users", "coverage@100", "gini@100", "popularity@100"}
-    assert f"1 of the 40 test users have no line in {path}" in err and dm.split.user_ids("test")[0] in err
+    assert f"1 of the 40 test users have no line in {path}" in err and raw_user_ids(dm.split, "test")[0] in err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["test"] == test and metrics["rankings"]["missing_users"] == [dm.split.user_ids("test")[0]]
+    assert metrics["test"] == test and metrics["rankings"]["missing_users"] == [raw_user_ids(dm.split, "test")[0]]
     assert [q["quintile"] for q in metrics["by_activity"]["test"]] == [1, 2, 3, 4, 5]
 
     from cfrec.report import report

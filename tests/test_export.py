@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from cfrec.data.protocol import liang_split
 from cfrec.data.synthetic import synthetic_interactions
 from cfrec.evaluate import read_rankings
-from cfrec.export import main, write_recommendations, write_vae_cf
+from cfrec.export import main, raw_item_ids, raw_user_ids, write_recommendations, write_vae_cf
 
 
 def vae_cf_load(pro_dir):
@@ -46,9 +46,9 @@ def assert_vae_cf_reads_the_split(split, directory):
         ours = getattr(split, part)
         assert m.shape == ours.shape, part
         assert (m != ours).nnz == 0, part
-    assert unique_sid == split.raw_item_ids().tolist()
+    assert unique_sid == raw_item_ids(split).tolist()
     uids = (directory / "unique_uid.txt").read_text().splitlines()
-    assert uids == [*split.user_ids("train"), *split.user_ids("val"), *split.user_ids("test")]
+    assert uids == [*raw_user_ids(split, "train"), *raw_user_ids(split, "val"), *raw_user_ids(split, "test")]
 
 
 @pytest.fixture
@@ -90,12 +90,12 @@ def test_recommendations_round_trip_through_the_ranking_reader(split, tmp_path):
     items = np.argsort(-scores, axis=1, kind="stable")[:, :100]
     top = np.take_along_axis(scores, items, axis=1)
     path = tmp_path / "recommendations.csv"
-    lines = write_recommendations(path, split.user_ids("test"), items, top, split.raw_item_ids())
+    lines = write_recommendations(path, raw_user_ids(split, "test"), items, top, raw_item_ids(split))
     frame = pd.read_csv(path, dtype={"user": str, "item": str})
     assert list(frame.columns) == ["user", "rank", "item", "score"] and len(frame) == lines
     assert lines == np.isfinite(top).sum()  # the −inf (fold-in) positions are not written
     np.testing.assert_array_equal(frame["score"].to_numpy(np.float32), top[np.isfinite(top)])
-    back = read_rankings(path, split.user_ids("test"), split.raw_item_ids(), split.test_tr)
+    back = read_rankings(path, raw_user_ids(split, "test"), raw_item_ids(split), split.test_tr)
     width = items.shape[1]  # fewer than 100 items here: the reader pads every list to 100
     np.testing.assert_array_equal(back.items[:, :width], np.where(np.isfinite(top), items, -1))
     assert (back.items[:, width:] == -1).all()

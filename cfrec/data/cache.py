@@ -22,7 +22,8 @@ from cfrec.data.split import PARTS, Split
 
 log = logging.getLogger(__name__)
 
-RAW_IDS: tuple[str, ...] = ("item_ids", "train_users", "val_users", "test_users")  # raw ids, stored as strings
+#: raw-id arrays stored beside the matrices (as strings, the readers' ids being strings or integers)
+ID_ARRAYS: tuple[str, ...] = ("item_ids", "train_user_ids", "val_user_ids", "test_user_ids")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -82,7 +83,7 @@ def cache_key(params: dict[str, Any], sources: list[dict[str, Any]]) -> str:
 
 def save_split(split: Split, directory: Path, manifest: dict[str, Any]) -> None:
     """Write `split.npz`, then `manifest.json` holding its checksum (both atomically)."""
-    arrays: dict[str, np.ndarray] = {name: np.asarray(getattr(split, name)).astype(str) for name in RAW_IDS}
+    arrays: dict[str, np.ndarray] = {name: np.asarray(getattr(split, name)).astype(str) for name in ID_ARRAYS}
     for part in PARTS:
         m = getattr(split, part)
         arrays.update({f"{part}_indptr": m.indptr, f"{part}_indices": m.indices, f"{part}_shape": np.array(m.shape)})
@@ -112,14 +113,15 @@ def load_split(directory: Path) -> Split:
     if not npz.exists() or sha256_file(npz) != manifest.get("split_sha256"):
         raise CacheError(f"{npz}: checksum does not match {manifest_path.name}")
     with np.load(npz) as z:
-        if any(name not in z for name in RAW_IDS):
-            raise CacheError(f"{npz}: no raw user ids (cached by an older cfrec)")
+        missing = [name for name in ID_ARRAYS if name not in z.files]
+        if missing:
+            raise CacheError(f"{npz}: written by an older cfrec (no {', '.join(missing)})")
         mats = {}
         for part in PARTS:
             indptr, indices = z[f"{part}_indptr"], z[f"{part}_indices"]
             data = np.ones(len(indices), dtype=np.float32)
             mats[part] = sp.csr_matrix((data, indices, indptr), shape=tuple(z[f"{part}_shape"]))
-        split = Split(**mats, **{name: z[name] for name in RAW_IDS})
+        split = Split(**mats, **{name: z[name] for name in ID_ARRAYS})
     if split.counts() != manifest.get("counts"):
         raise CacheError(f"{npz}: matrix sizes differ from {manifest_path.name}")
     return split

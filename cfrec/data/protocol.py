@@ -108,7 +108,7 @@ def liang_split(
         test_tr=test_tr,
         test_te=test_te,
         item_ids=item_index.to_numpy(),
-        train_users=train_users,
-        val_users=val_users,
-        test_users=test_users,
+        train_user_ids=train_users,
+        val_user_ids=val_users,
+        test_user_ids=test_users,
     )

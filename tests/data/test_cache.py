@@ -23,10 +23,24 @@ def test_round_trip_keeps_every_matrix_and_the_raw_ids(tmp_path):
     back = load_split(tmp_path)
     for part in ("train", "val_tr", "val_te", "test_tr", "test_te"):
         assert (getattr(back, part) != getattr(split, part)).nnz == 0
-    np.testing.assert_array_equal(back.item_ids.astype(int), split.item_ids)
-    for users in ("train", "val", "test"):
-        np.testing.assert_array_equal(back.user_ids(users), split.user_ids(users))
+    for ids in ("item_ids", "train_user_ids", "val_user_ids", "test_user_ids"):
+        np.testing.assert_array_equal(getattr(back, ids).astype(int), getattr(split, ids))
+    assert len(split.val_user_ids) == split.val_tr.shape[0] == 20
     assert json.loads((tmp_path / "manifest.json").read_text())["counts"] == split.counts()
+
+
+def test_entry_without_user_ids_is_rebuilt(tmp_path):
+    split = small_split()
+    save_split(split, tmp_path, {})
+    npz = tmp_path / "split.npz"
+    with np.load(npz) as z:
+        arrays = {k: z[k] for k in z.files if not k.endswith("user_ids")}
+    np.savez(npz, **arrays)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["split_sha256"] = cache.sha256_file(npz)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CacheError, match="older cfrec"):
+        load_split(tmp_path)
 
 
 def test_corrupted_npz_is_detected_and_rebuilt(tmp_path):
@@ -40,21 +54,6 @@ def test_corrupted_npz_is_detected_and_rebuilt(tmp_path):
     rebuilt = cached_split(tmp_path, lambda: calls.append(1) or split, {})
     assert calls == [1] and rebuilt.counts() == split.counts()
     load_split(tmp_path)  # the rebuilt entry verifies
-
-
-def test_an_entry_without_raw_user_ids_is_rebuilt(tmp_path):
-    split = small_split()
-    save_split(split, tmp_path, {})
-    with np.load(tmp_path / "split.npz") as z:  # what cfrec wrote before it kept the users' raw ids
-        old = {k: z[k] for k in z.files if not k.endswith("_users")}
-    np.savez(tmp_path / "split.npz", **old)
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    manifest["split_sha256"] = cache.sha256_file(tmp_path / "split.npz")
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(CacheError, match="raw user ids"):
-        load_split(tmp_path)
-    rebuilt = cached_split(tmp_path, lambda: split, {})
-    np.testing.assert_array_equal(load_split(tmp_path).user_ids("test"), rebuilt.user_ids("test"))
 
 
 def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):

@@ -113,26 +113,22 @@ def read_rankings(path: str | Path, users: np.ndarray, item_ids: np.ndarray, fol
     return Rankings(items, user_index[missing].tolist(), int(seen.sum()), other_users)
 
 
-def score_rankings(items: np.ndarray, split: Split) -> tuple[dict[str, float], np.ndarray]:
-    """(metrics.json's `test` keys, per-user NDCG@100) of ranked lists `items` (one row per test user)."""
+def score_rankings(items: np.ndarray, split: Split) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """(metrics.json's `test` keys, its `by_activity.test`) of ranked lists `items` (one row per test user, item
+    columns best first, -1 padding): cfrec's metrics and beyond-accuracy figures, and NDCG@100 by quintile of
+    the test users' fold-in activity."""
     per_user = ranked_list_metrics(torch.from_numpy(items), to_torch_csr(split.test_te))
     summary = summarize(per_user)
     summary.update(beyond_accuracy(items, split.n_items, item_popularity(split.train)))
-    return summary, per_user["ndcg@100"].numpy()
-
-
-def evaluate_file(path: str | Path, split: Split) -> tuple[dict[str, Any], Rankings, np.ndarray]:
-    """(`test` metrics, what was read, per-user NDCG@100) of a ranking file on `split`'s test users."""
-    rankings = read_rankings(path, raw_user_ids(split, "test"), raw_item_ids(split), split.test_tr)
-    test, ndcg = score_rankings(rankings.items, split)
-    return test, rankings, ndcg
-
-
-def by_activity(ndcg: np.ndarray, split: Split) -> list[dict[str, Any]]:
-    """NDCG@100 by quintile of the test users' fold-in activity, as metrics.json's `by_activity.test`."""
-    table = activity_quintiles(ndcg, split.test_tr.getnnz(axis=1))
+    table = activity_quintiles(per_user["ndcg@100"].numpy(), split.test_tr.getnnz(axis=1))
     table = table.rename(columns={"mean": "ndcg@100", "se": "ndcg@100_se"})
-    return json.loads(table.to_json(orient="records"))
+    return summary, json.loads(table.to_json(orient="records"))
+
+
+def evaluate_file(path: str | Path, split: Split) -> tuple[dict[str, float], list[dict[str, Any]], Rankings]:
+    """(`test` metrics, `by_activity.test`, what was read) of a ranking file on `split`'s test users."""
+    rankings = read_rankings(path, raw_user_ids(split, "test"), raw_item_ids(split), split.test_tr)
+    return (*score_rankings(rankings.items, split), rankings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--name {name} is the name of cfrec's own row; the report would pool the two: choose another")
     cfg, dm = prepared_dataset(args.overrides, "cfrec.evaluate")
     try:
-        test, rankings, ndcg = evaluate_file(args.rankings, dm.split)
+        test, by_activity, rankings = evaluate_file(args.rankings, dm.split)
     except (RankingFileError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -172,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         atomic_write_json(Path(args.out) / "metrics.json", {
             "status": "ok", "model": name, "dataset": dm.name, "seed": None, "choices": {"model": name},
-            "test": test, "by_activity": {"test": by_activity(ndcg, dm.split)},
+            "test": test, "by_activity": {"test": by_activity},
             "rankings": {"path": str(Path(args.rankings).resolve()), "missing_users": rankings.missing_users,
                          "fold_in_removed": rankings.fold_in_removed, "other_users": rankings.other_users},
             "data": dm.split.counts(),

@@ -47,11 +47,14 @@ def test_hand_checked_file(split, tmp_path):
                            "u9,1,a,0.1\n"  # not a test user: ignored
                            "\n"
                            "u3,1,d,0.5\n")  # u3 has no held-out item: skipped by the accuracy metrics
-    test, read, ndcg = evaluate_file(path, split)
+    test, by_activity, read = evaluate_file(path, split)
     assert read.missing_users == ["u2"] and read.fold_in_removed == 1 and read.other_users == 1
     np.testing.assert_array_equal(read.items[:, :4], [[1, 3, 2, -1], [-1] * 4, [3, -1, -1, -1]])
     u1 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))  # hits at ranks 1 and 3 of 2 held-out items
-    assert ndcg[0] == pytest.approx(u1) and ndcg[1] == 0.0 and math.isnan(ndcg[2])  # u2: an empty list
+    # u1 and u2 have one fold-in item each (ties go by row): ⌊5·r/2⌋ puts u1 in quintile 1 and u2 (NDCG 0, an
+    # empty list) in quintile 3; u3 has no held-out item and is left out
+    quintiles = [(q["quintile"], q["n_users"], q["ndcg@100"]) for q in by_activity]
+    assert quintiles == [(1, 1, pytest.approx(u1)), (3, 1, 0.0)]
     assert test["n_users"] == 2
     assert test["ndcg@100"] == pytest.approx(u1 / 2)
     assert test["ndcg@100_se"] == pytest.approx(u1 / 2 / math.sqrt(2))  # std (ddof 0) of (u1, 0) over √2

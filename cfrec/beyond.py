@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 BEYOND_K = 100
+BEYOND_KEYS = (f"coverage@{BEYOND_K}", f"gini@{BEYOND_K}", f"popularity@{BEYOND_K}")  # in metrics.json's `test`
 QUINTILES = 5
 
 

@@ -24,11 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from cfrec.beyond import BEYOND_K
 from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
 from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
-from cfrec.evaluation import evaluate
+from cfrec.evaluate import record_test_lists
+from cfrec.evaluation import evaluate, evaluate_lists
 from cfrec.models.base import CFModule, FittedRecommender
 
 log = logging.getLogger(__name__)
@@ -91,7 +93,8 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         best_epoch = torch.load(best, map_location="cpu", weights_only=False, mmap=True)["epoch"]
     else:
         best_epoch = trainer.current_epoch - 1
-    return {"val": model.results["val"], "test": model.results["test"], "best_epoch": int(best_epoch),
+    return {"val": model.results["val"], "test": model.results["test"], "test_top": model.test_top,
+            "best_epoch": int(best_epoch),
             "epochs": int(trainer.current_epoch), "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
@@ -105,15 +108,14 @@ def finish_wandb(loggers: list[Any], ok: bool) -> None:
         wandb.finish(exit_code=0 if ok else 1)
 
 
-def fit_closed_form(model: FittedRecommender, dm: CFDataModule) -> dict[str, Any]:
-    """`fit` on the split, then evaluate validation and test users with the shared metrics."""
+def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100) -> dict[str, Any]:
+    """`fit` on the split, then evaluate validation and test users with the shared metrics (keeping the test
+    users' top `top_k` lists)."""
     split = dm.split
     model.fit(split)
-    return {
-        "val": evaluate(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
-        "test": evaluate(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test"),
-        "chosen": getattr(model, "chosen", {}),
-    }
+    val = evaluate(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation")
+    test, *test_top = evaluate_lists(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test", top_k=top_k)
+    return {"val": val, "test": test, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
 
 
 def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None = None,
@@ -128,12 +130,18 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
     dm.setup()
     model = instantiate(cfg.model, n_items=dm.n_items, _convert_="all")  # plain lists/dicts: checkpoint-safe hparams
     start = time.perf_counter()
+    top_k = (cfg.get("export") or {}).get("top_k")
     if isinstance(model, FittedRecommender):
-        result = fit_closed_form(model, dm)
+        result = fit_closed_form(model, dm, max(BEYOND_K, top_k or 0))
     elif isinstance(model, CFModule):
+        model.top_k = max(BEYOND_K, top_k or 0)
         result = fit_neural(cfg, model, dm, out, extra_callbacks)
     else:
         raise TypeError(f"model={type(model).__name__} is neither a CFModule nor a FittedRecommender")
+    items, scores = (t.numpy() for t in result.pop("test_top"))
+    if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered lists
+        beyond, result["by_activity"] = record_test_lists(dm.split, items, scores, out, top_k)
+        result["test"].update(beyond)
     metrics = {
         "status": "ok",
         "model": (choices or {}).get("model", type(model).__name__),

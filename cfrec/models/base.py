@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
 
-from cfrec.metrics import ranking_metrics, summarize
+from cfrec.metrics import ranked_metrics, summarize
 
 
 class CFModule(pl.LightningModule, abc.ABC):
@@ -29,6 +29,9 @@ class CFModule(pl.LightningModule, abc.ABC):
         self._per_user: dict[str, list[torch.Tensor]] = {}
         self.results: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []  # validation metrics of every training epoch
+        self.top_k = 100  # items kept per evaluated user (the beyond-accuracy figures' 100, or export.top_k)
+        self._top: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.test_top: tuple[torch.Tensor, torch.Tensor] | None = None  # test users' (items, scores), row order
 
     @abc.abstractmethod
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:
@@ -36,12 +39,17 @@ class CFModule(pl.LightningModule, abc.ABC):
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         fold_in, heldout = batch
-        for name, values in ranking_metrics(self.score(fold_in), fold_in, heldout).items():
+        per_user, items, scores = ranked_metrics(self.score(fold_in), fold_in, heldout, self.top_k)
+        for name, values in per_user.items():
             self._per_user.setdefault(name, []).append(values.detach().cpu())
+        self._top.append((items[:, : self.top_k].cpu(), scores[:, : self.top_k].detach().float().cpu()))
 
     def _eval_epoch_end(self, stage: str) -> None:
         summary = summarize({k: self._gather(torch.cat(v)) for k, v in self._per_user.items()})
         self._per_user = {}
+        top, self._top = self._top, []
+        if stage == "test":
+            self.test_top = (torch.cat([items for items, _ in top]), torch.cat([scores for _, scores in top]))
         self.results[stage] = summary
         if stage == "val" and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self.history.append({"epoch": self.current_epoch, **summary})

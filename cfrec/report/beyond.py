@@ -15,9 +15,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from cfrec.beyond import BEYOND_KEYS as BEYOND
 from cfrec.report.tables import Group, _csv, _dataset_order, _fmt, _row_order, dataset_label
 
-BEYOND = ("coverage@100", "gini@100", "popularity@100")
 BEYOND_LABELS = {"coverage@100": "Coverage@100", "gini@100": "Gini@100", "popularity@100": "Popularity@100"}
 
 

@@ -140,8 +140,9 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         raise TypeError(f"model={type(model).__name__} is neither a CFModule nor a FittedRecommender")
     items, scores = (t.numpy() for t in result.pop("test_top"))
     if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered lists
-        beyond, result["by_activity"] = record_test_lists(dm.split, items, scores, out, top_k)
+        beyond, by_activity = record_test_lists(dm.split, items, scores, out, top_k)
         result["test"].update(beyond)
+        result["by_activity"] = {"test": by_activity}
     metrics = {
         "status": "ok",
         "model": (choices or {}).get("model", type(model).__name__),

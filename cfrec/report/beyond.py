@@ -134,13 +134,13 @@ def plot_activity(groups: dict[tuple[str, str], Group], out: Path) -> list[Path]
         if not with_q:
             continue
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        colours = plt.get_cmap("tab20")
+        colours = plt.get_cmap("tab10")
         for i, (g, q) in enumerate(with_q):
             xs = [x["quintile"] for x in q]
             ys = [x["ndcg@100"] for x in q]
             errs = [0.0 if math.isnan(x["ndcg@100_se"]) else x["ndcg@100_se"] for x in q]
-            ax.errorbar(xs, ys, yerr=errs, color=colours(i % 20), marker="o", ms=3, lw=1.2, capsize=2,
-                        label=g.runs[0].label)
+            ax.errorbar(xs, ys, yerr=errs, color=colours(i % 10), ls=("-", "--", ":")[(i // 10) % 3], marker="o",
+                        ms=3, lw=1.2, capsize=2, label=g.runs[0].label)
         first = with_q[0][1]
         ax.set_xticks([x["quintile"] for x in first])
         ax.set_xticklabels([f"Q{x['quintile']}\n{x['activity_min']}–{x['activity_max']}" for x in first])

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rankings", help="CSV with header user,rank,item[,...] (raw ids)")
     parser.add_argument("overrides", nargs="*", help="dataset overrides as for train.py, e.g. dataset=ml-100k")
     parser.add_argument("--name", help="the row name the report gives this file (default: the file's stem)")
-    parser.add_argument("--out", help="write DIR/metrics.json (for python -m cfrec.report)")
+    parser.add_argument("--out", metavar="DIR", help="write DIR/metrics.json (for python -m cfrec.report)")
     args = parser.parse_args(argv)
     name = args.name or Path(args.rankings).stem
     if name in ROW_LABELS:

@@ -113,6 +113,13 @@ def test_command_line_prints_metrics_json_keys_and_reports_missing_users(tmp_pat
     assert "Popularity (file)" in markdown
 
 
+def test_command_line_names_a_malformed_line_and_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CFREC_CACHE_DIR", str(tmp_path / "cache"))
+    path = write(tmp_path, "user,rank,item\n1,1,2\n1,-3,4\n")
+    assert main([str(path), "dataset.synthetic.n_users=100", "dataset.heldout_users=10"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: {path}:3: rank '-3' is not a positive integer")
+
+
 def test_a_name_of_cfrecs_own_rows_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "x.csv"), "--name", "ease"])

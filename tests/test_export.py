@@ -100,3 +100,13 @@ def test_recommendations_round_trip_through_the_ranking_reader(split, tmp_path):
     np.testing.assert_array_equal(back.items[:, :width], np.where(np.isfinite(top), items, -1))
     assert (back.items[:, width:] == -1).all()
     assert back.missing_users == [] and back.fold_in_removed == 0 and back.other_users == 0
+
+
+def test_a_held_out_part_whose_last_user_has_no_item_is_warned_about(split, tmp_path, caplog):
+    emptied = sp.csr_matrix(split.test_tr.shape, dtype=np.float32)
+    keep = np.ones(split.test_tr.shape[0], dtype=np.float32)
+    keep[-1] = 0.0  # the last test user loses every item (as if all were outside the vocabulary)
+    split.test_tr, split.test_te = sp.diags(keep) @ split.test_tr, emptied
+    with caplog.at_level("WARNING", logger="cfrec.export"):
+        write_vae_cf(split, tmp_path)
+    assert "the first or last test user has no items" in caplog.text

@@ -111,3 +111,20 @@ class RunState(pl.Callback):
                            checkpoint: dict[str, Any]) -> None:
         if hasattr(pl_module, "history") and CHECKPOINT_KEY in checkpoint:
             pl_module.history = [dict(h) for h in checkpoint[CHECKPOINT_KEY].get("history", [])]
+
+
+class EarlyStopping(pl.callbacks.EarlyStopping):
+    """Lightning's early stopping on `monitor`, off when `patience` is None (then `trainer.max_epochs` alone
+    ends the run), so that `callbacks.early_stopping.patience=P` switches it on from the command line."""
+
+    def __init__(self, patience: int | None = None, **kwargs: Any):
+        super().__init__(patience=patience if patience is not None else 0, **kwargs)
+        self.enabled = patience is not None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.enabled:
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.enabled:
+            super().on_train_epoch_end(trainer, pl_module)

@@ -31,7 +31,7 @@ import torch
 from cfrec.beyond import BEYOND_K, BEYOND_KEYS, activity_quintiles, beyond_accuracy, item_popularity
 from cfrec.data.sparse import to_torch_csr
 from cfrec.data.split import Split
-from cfrec.export import raw_item_ids, raw_user_ids, write_recommendations
+from cfrec.export import raw_item_ids, raw_user_ids
 from cfrec.metrics import ranked_list_metrics, summarize
 
 COLUMNS = ("user", "rank", "item")
@@ -125,16 +125,11 @@ def score_rankings(items: np.ndarray, split: Split) -> tuple[dict[str, float], l
     return summary, json.loads(table.to_json(orient="records", double_precision=15))
 
 
-def record_test_lists(split: Split, items: np.ndarray, scores: np.ndarray, out: Path,
-                      top_k: int | None) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """A run's test lists (row order; positions at −inf were excluded fold-in items): their beyond-accuracy
-    figures and `by_activity.test`, and `out/recommendations.csv` with the top `top_k` when it is set."""
-    items = np.where(np.isfinite(scores), items, -1)
-    test, by_activity = score_rankings(items[:, :BEYOND_K], split)
-    if top_k:
-        write_recommendations(out / "recommendations.csv", raw_user_ids(split, "test"), items[:, :top_k],
-                              scores[:, :top_k], raw_item_ids(split))
-    return {k: v for k, v in test.items() if k in BEYOND_KEYS}, by_activity
+def run_list_figures(split: Split, items: np.ndarray, scores: np.ndarray) -> tuple[dict[str, float], list[dict]]:
+    """The beyond-accuracy figures and `by_activity.test` of a run's test lists (row order, best first; positions
+    at −inf were fold-in items, left out)."""
+    test, by_activity = score_rankings(np.where(np.isfinite(scores), items, -1)[:, :BEYOND_K], split)
+    return {k: test[k] for k in BEYOND_KEYS}, by_activity
 
 
 def evaluate_file(path: str | Path, split: Split) -> tuple[dict[str, float], list[dict[str, Any]], Rankings]:

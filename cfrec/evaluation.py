@@ -21,6 +21,19 @@ def evaluate(
     desc: str = "evaluate",
 ) -> dict[str, float]:
     """Recall@20/50 and NDCG@100 (mean and SE over users with held-out items)."""
+    values = evaluate_per_user(model, fold_in, heldout, batch_size, device, desc)
+    return summarize({k: v for k, v in values.items() if k != "user"})
+
+
+def evaluate_per_user(
+    model: FittedRecommender,
+    fold_in: sp.csr_matrix,
+    heldout: sp.csr_matrix,
+    batch_size: int = 2000,
+    device: str | torch.device = "cpu",
+    desc: str = "evaluate",
+) -> dict[str, torch.Tensor]:
+    """Each user's Recall@20/50 and NDCG@100 (NaN without held-out items), and `user`: the row indices."""
     return evaluate_lists(model, fold_in, heldout, batch_size, device, desc)[0]
 
 
@@ -32,9 +45,10 @@ def evaluate_lists(
     device: str | torch.device = "cpu",
     desc: str = "evaluate",
     top_k: int = 100,
-) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
-    """`evaluate`, and every user's top max(top_k, 100) items and scores (row order) that the metrics ranked."""
-    per_user: dict[str, list[torch.Tensor]] = {}
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """`evaluate_per_user`, and every user's top max(top_k, 100) items and their scores (row order, best first):
+    the lists the metrics ranked."""
+    per_user: dict[str, list[torch.Tensor]] = {"user": [torch.arange(fold_in.shape[0])]}
     top: list[tuple[torch.Tensor, torch.Tensor]] = []
     starts = np.arange(0, fold_in.shape[0], batch_size)
     for start in tqdm(starts, desc=desc, leave=False, disable=len(starts) < 5):
@@ -45,5 +59,5 @@ def evaluate_lists(
         for name, user_values in batch.items():
             per_user.setdefault(name, []).append(user_values.cpu())
         top.append((items.cpu(), values.float().cpu()))
-    summary = summarize({k: torch.cat(v) for k, v in per_user.items()})
-    return summary, torch.cat([i for i, _ in top]), torch.cat([v for _, v in top])
+    return ({k: torch.cat(v) for k, v in per_user.items()}, torch.cat([i for i, _ in top]),
+            torch.cat([v for _, v in top]))

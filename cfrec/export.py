@@ -112,6 +112,14 @@ def write_recommendations(path: str | Path, users: np.ndarray, items: np.ndarray
     return len(frame)
 
 
+def write_test_recommendations(path: str | Path, split: Split, items: np.ndarray, scores: np.ndarray,
+                               top_k: int) -> int:
+    """A run's `recommendations.csv`: the first `top_k` of its test users' lists (`items` / `scores` in the
+    split's row order, fold-in positions at −inf)."""
+    return write_recommendations(path, raw_user_ids(split, "test"), items[:, :top_k], scores[:, :top_k],
+                                 raw_item_ids(split))
+
+
 def main(argv: list[str] | None = None) -> int:
     from cfrec.config import prepared_dataset
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from pytorch_lightning.callbacks import EarlyStopping
 from lightning_fabric.plugins import CheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -29,9 +30,13 @@ from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
 from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
-from cfrec.evaluate import record_test_lists
-from cfrec.evaluation import evaluate, evaluate_lists
+from cfrec.export import write_test_recommendations
+from cfrec.evaluate import run_list_figures
+from cfrec.evaluation import evaluate_lists, evaluate_per_user
+from cfrec.metrics import summarize
 from cfrec.models.base import CFModule, FittedRecommender
+from cfrec.per_user import FILENAME as PER_USER_FILE
+from cfrec.per_user import per_user_frame, write_per_user
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,10 @@ def _instantiate_group(cfg: DictConfig | None) -> list[Any]:
 
 def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
                extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
-    """Lightning fit (resuming from `checkpoints/last.ckpt` if present), then test the best epoch."""
+    """Lightning fit (resuming from `checkpoints/last.ckpt` if present), then test the best epoch.
+
+    `epochs` is the number of training epochs run; `stopped_early` whether early stopping ended them
+    before `trainer.max_epochs` (`callbacks.early_stopping.patience`)."""
     fingerprint = run_fingerprint(cfg, dm.split.counts())
     callbacks = [*_instantiate_group(cfg.get("callbacks")), EpochSeed(cfg.seed), FiniteGuard(), RunState(fingerprint),
                  *(extra_callbacks or [])]
@@ -74,6 +82,9 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         # containers, which torch>=2.6's default weights-only unpickler refuses
         trainer.fit(model, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=False)
         history = list(model.history)  # loading the best checkpoint below replaces model.history
+        # (and the callbacks' state: early stopping's is read here, before that)
+        epochs = int(trainer.current_epoch)
+        stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
         if best and getattr(checkpoint, "dirpath", None) and (Path(checkpoint.dirpath) / Path(best).name).exists():
@@ -92,10 +103,10 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
     if best:
         best_epoch = torch.load(best, map_location="cpu", weights_only=False, mmap=True)["epoch"]
     else:
-        best_epoch = trainer.current_epoch - 1
-    return {"val": model.results["val"], "test": model.results["test"], "test_top": model.test_top,
-            "best_epoch": int(best_epoch),
-            "epochs": int(trainer.current_epoch), "best_checkpoint": best,
+        best_epoch = epochs - 1
+    return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
+            "test_top": model.test_top, "best_epoch": int(best_epoch), "epochs": epochs,
+            "stopped_early": stopped_early, "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
 
@@ -113,9 +124,13 @@ def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100
     users' top `top_k` lists)."""
     split = dm.split
     model.fit(split)
-    val = evaluate(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation")
-    test, *test_top = evaluate_lists(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test", top_k=top_k)
-    return {"val": val, "test": test, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
+    per_user, *test_top = evaluate_lists(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test",
+                                         top_k=top_k)
+    per_user = {"val": evaluate_per_user(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
+                "test": per_user}
+    summaries = {stage: summarize({k: v for k, v in values.items() if k != "user"})
+                 for stage, values in per_user.items()}
+    return {**summaries, "per_user": per_user, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
 
 
 def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None = None,
@@ -138,11 +153,11 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         result = fit_neural(cfg, model, dm, out, extra_callbacks)
     else:
         raise TypeError(f"model={type(model).__name__} is neither a CFModule nor a FittedRecommender")
-    items, scores = (t.numpy() for t in result.pop("test_top"))
-    if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered lists
-        beyond, by_activity = record_test_lists(dm.split, items, scores, out, top_k)
-        result["test"].update(beyond)
-        result["by_activity"] = {"test": by_activity}
+    per_user = per_user_frame(dm.split, result.pop("per_user"))
+    items, scores = (t.numpy() for t in result.pop("test_top"))  # every test user's, also under DDP
+    beyond, by_activity = run_list_figures(dm.split, items, scores)
+    result["test"].update(beyond)
+    result["by_activity"] = {"test": by_activity}
     metrics = {
         "status": "ok",
         "model": (choices or {}).get("model", type(model).__name__),
@@ -155,6 +170,9 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered metrics
+        if top_k:
+            write_test_recommendations(out / "recommendations.csv", dm.split, items, scores, top_k)
+        write_per_user(out / PER_USER_FILE, per_user)  # before metrics.json, the run's commit marker
         atomic_write_json(out / "metrics.json", metrics)
     test = metrics["test"]
     log.info("test: Recall@20 %.4f  Recall@50 %.4f  NDCG@100 %.4f (%d users)",

@@ -19,6 +19,7 @@ import cfrec.config
 from cfrec.data.datamodule import CFDataModule
 from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
 from cfrec.checkpoints import run_fingerprint
+from cfrec.per_user import read_per_user
 from cfrec.training import describe_error, record_failure, run
 
 TINY = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20",
@@ -53,6 +54,36 @@ def test_closed_form_run(tmp_path):
     metrics = run(config(out, "model=popularity"), out, {"model": "popularity"})
     assert metrics["status"] == "ok" and metrics["test"]["n_users"] == 20
     assert not (out / "checkpoints").exists()
+    assert_per_user_matches(out, metrics)
+
+
+def assert_per_user_matches(out: Path, metrics: dict) -> None:
+    """per_user.csv names the split's validation and test users and averages to metrics.json's figures."""
+    frame = read_per_user(out / "per_user.csv")
+    split = CFDataModule(**{k: v for k, v in config(out).dataset.items() if k != "_target_"})
+    split.setup()
+    for stage in ("val", "test"):
+        rows = frame[frame["split"] == stage]
+        assert len(rows) == metrics[stage]["n_users"]
+        assert set(rows["user"]) <= set(split.split.user_ids(stage).astype(str))
+        for name in ("recall@20", "recall@50", "ndcg@100"):
+            assert rows[name].mean() == pytest.approx(metrics[stage][name], rel=1e-12)
+
+
+def test_neural_run_writes_per_user_metrics_of_the_tested_epoch(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(config(out, *SMALL_VAE, "trainer.max_epochs=2"), out, {"model": "mult"})
+    assert metrics["stopped_early"] is False
+    assert_per_user_matches(out, metrics)
+
+
+def test_early_stopping_ends_a_run_patience_epochs_after_its_best(tmp_path):
+    out = tmp_path / "run"
+    # lr = 0: validation NDCG@100 never improves on epoch 0, so the run stops after epoch 0 + patience
+    metrics = run(config(out, *SMALL_VAE, "model.lr=0.0", "trainer.max_epochs=20",
+                         "callbacks.early_stopping.patience=3"), out, {"model": "mult"})
+    assert metrics["best_epoch"] == 0 and metrics["epochs"] == 4 and metrics["stopped_early"] is True
+    assert json.loads((out / "metrics.json").read_text())["stopped_early"] is True
 
 
 def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):

@@ -20,10 +20,12 @@ class UserBatch(NamedTuple):
 
 
 class EvalBatch(NamedTuple):
-    """Validation/test batch: fold-in rows (model input) and held-out rows (targets), both sparse CSR."""
+    """Validation/test batch: fold-in rows (model input) and held-out rows (targets), both sparse CSR,
+    and the users' row indices in the split (per-user metrics are written under the users' ids)."""
 
     fold_in: torch.Tensor
     heldout: torch.Tensor
+    users: torch.Tensor | None = None
 
 
 class RowBatches(Dataset):
@@ -53,7 +55,7 @@ class PairBatches(Dataset):
 
     def __getitem__(self, index: np.ndarray) -> EvalBatch:
         idx = np.asarray(index, dtype=np.int64)
-        return EvalBatch(rows(self.fold_in, idx), rows(self.heldout, idx))
+        return EvalBatch(rows(self.fold_in, idx), rows(self.heldout, idx), torch.from_numpy(idx))
 
 
 class ShuffledBatches(Sampler[np.ndarray]):

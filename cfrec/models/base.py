@@ -20,14 +20,16 @@ from cfrec.metrics import ranked_metrics, summarize
 class CFModule(pl.LightningModule, abc.ABC):
     """Neural recommender: batches of training rows in, logits over all items out.
 
-    Validation and test batches are `(fold_in, heldout)` pairs of sparse rows; per-user metrics are
-    gathered over the epoch and logged as `val/ndcg@100`, `val/recall@20`, ... (and `_se`).
+    Validation and test batches are `(fold_in, heldout[, users])` sparse rows; per-user metrics are
+    gathered over the epoch and logged as `val/ndcg@100`, `val/recall@20`, ... (and `_se`); the last
+    epoch's per-user values of each stage stay in `per_user[stage]` (with the users' row indices).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._per_user: dict[str, list[torch.Tensor]] = {}
         self.results: dict[str, Any] = {}
+        self.per_user: dict[str, dict[str, torch.Tensor]] = {}
         self.history: list[dict[str, float]] = []  # validation metrics of every training epoch
         self.top_k = 100  # items kept per evaluated user (the beyond-accuracy figures' 100, or export.top_k)
         self._top: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -37,19 +39,28 @@ class CFModule(pl.LightningModule, abc.ABC):
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:
         """Scores (B, I) for users given their fold-in rows (sparse or dense); higher = recommend."""
 
-    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-        fold_in, heldout = batch
+    def _eval_step(self, batch: tuple[torch.Tensor, ...]) -> None:
+        fold_in, heldout = batch[0], batch[1]
+        users = batch[2] if len(batch) > 2 and batch[2] is not None else None
+        if users is None:  # a plain (fold_in, heldout) pair: rows in order of arrival
+            seen = sum(v.numel() for v in self._per_user.get("user", []))
+            users = torch.arange(seen, seen + fold_in.shape[0])
+        self._per_user.setdefault("user", []).append(users.detach().to(torch.float64).cpu())
         per_user, items, scores = ranked_metrics(self.score(fold_in), fold_in, heldout, self.top_k)
         for name, values in per_user.items():
             self._per_user.setdefault(name, []).append(values.detach().cpu())
         self._top.append((items[:, : self.top_k].cpu(), scores[:, : self.top_k].detach().float().cpu()))
 
     def _eval_epoch_end(self, stage: str) -> None:
-        summary = summarize({k: self._gather(torch.cat(v)) for k, v in self._per_user.items()})
+        gathered = {k: self._gather(torch.cat(v)) for k, v in self._per_user.items()}
         self._per_user = {}
+        users = gathered.pop("user")
+        real = ~torch.isnan(users)  # DDP gathers pad every rank's values with NaN at the same places
+        self.per_user[stage] = {"user": users[real].long(), **{k: v[real] for k, v in gathered.items()}}
         top, self._top = self._top, []
         if stage == "test":
-            self.test_top = (torch.cat([items for items, _ in top]), torch.cat([scores for _, scores in top]))
+            self.test_top = self._gather_lists(top, users, real)
+        summary = summarize(gathered)
         self.results[stage] = summary
         if stage == "val" and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self.history.append({"epoch": self.current_epoch, **summary})
@@ -61,9 +72,20 @@ class CFModule(pl.LightningModule, abc.ABC):
         if self.trainer is None or self.trainer.world_size == 1:
             return values
         longest = int(self.all_gather(torch.tensor(values.numel(), device=self.device)).max())
-        padded = torch.full((longest,), float("nan"), device=self.device)
+        padded = torch.full((longest,), float("nan"), dtype=values.dtype, device=self.device)
         padded[: values.numel()] = values.to(self.device)
         return self.all_gather(padded).reshape(-1).cpu()
+
+    def _gather_lists(self, top: list[tuple[torch.Tensor, torch.Tensor]], users: torch.Tensor,
+                      real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (items, scores) lists of every DDP rank, as `_gather` lays out `users` (one row per user, NaN rows
+        padding a rank), put in the order of the users' row indices."""
+        items, scores = torch.cat([i for i, _ in top]), torch.cat([s for _, s in top])
+        width = items.shape[1]
+        rows = torch.cat([items.to(torch.float64), scores.to(torch.float64)], dim=1)  # exact for both
+        rows = self._gather(rows.reshape(-1)).reshape(-1, 2 * width)[real]
+        order = torch.argsort(users[real])
+        return rows[order, :width].long(), rows[order, width:].float()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch)

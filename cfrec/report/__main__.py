@@ -1,7 +1,8 @@
 """`python -m cfrec.report <sweep dir> [<sweep dir> ...] [--out DIR]`: the paper's tables over finished sweeps.
 
 Prints the Markdown report and writes, under --out (default: `<first sweep dir>/report`): report.md,
-results.csv (one line per table × dataset × model), claims.csv (one line per paper claim × dataset),
+results.csv (one line per table × dataset × model), comparisons.csv (every row against Mult-VAE on the
+same users: paired t-test and Wilcoxon per metric), claims.csv (one line per paper claim × dataset),
 hyperparameters.csv (one line per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
 beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model) and the PNG plots.
 Exit status 0 even when runs failed (they are listed); 2 when no run was found.
@@ -17,6 +18,7 @@ from cfrec.report.beyond import add_beyond_accuracy
 from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
 from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
+from cfrec.report.paired import compare, comparisons_csv
 from cfrec.report.tables import (PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv,
                                  runs_csv)
 
@@ -31,7 +33,8 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
     out.mkdir(parents=True, exist_ok=True)
     groups, paper = aggregate(runs, split), load_paper(paper_csv)
     sections = build_sections(groups, paper, reference_dataset, tables)
-    checks = check_claims(groups, paper)
+    comparisons = compare(groups, split=split)
+    checks = check_claims(groups, paper, comparisons)
     pngs: list[Path] = []
     if plots:
         from cfrec.report.plots import plot_beta_search, plot_histories
@@ -43,6 +46,7 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
     (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
     (out / "results.csv").write_text(results_csv(sections), encoding="utf-8")
     (out / "claims.csv").write_text(claims_csv(checks), encoding="utf-8")
+    (out / "comparisons.csv").write_text(comparisons_csv(comparisons), encoding="utf-8")
     (out / "hyperparameters.csv").write_text(hyperparameters_csv(groups), encoding="utf-8")
     (out / "runs.csv").write_text(runs_csv(runs), encoding="utf-8")
     return markdown

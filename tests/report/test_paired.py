@@ -1,0 +1,99 @@
+"""Paired comparisons of rows on the same users (`cfrec.report.paired`) and the claim verdicts they decide."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from cfrec.per_user import COLUMNS
+from cfrec.report.__main__ import main
+from cfrec.report.claims import check_claims
+from cfrec.report.collect import collect
+from cfrec.report.paired import compare, paired_test
+from cfrec.report.tables import aggregate, load_paper
+from tests.report.test_report import write_run
+
+
+def test_paired_test_equals_scipy_and_a_hand_computed_t_interval():
+    a = np.array([0.50, 0.40, 0.30, 0.60, 0.20])
+    b = np.array([0.45, 0.42, 0.20, 0.50, 0.21])
+    diff, low, high, p_t, p_w = paired_test(a, b)
+    d = a - b  # 0.05, -0.02, 0.10, 0.10, -0.01: mean 0.044, sd 0.05639...
+    sd = math.sqrt(sum((x - 0.044) ** 2 for x in d) / 4)
+    assert diff == pytest.approx(0.044)
+    assert (low, high) == pytest.approx((0.044 - 2.7764451 * sd / math.sqrt(5), 0.044 + 2.7764451 * sd / math.sqrt(5)))
+    t = 0.044 / (sd / math.sqrt(5))
+    assert p_t == pytest.approx(2 * stats.t.sf(t, 4)) and p_t == stats.ttest_rel(a, b).pvalue
+    assert p_w == stats.wilcoxon(a, b).pvalue == pytest.approx(0.3125)  # exact: ranks 3,2,4.5,4.5,1 → W− = 3
+
+
+def test_identical_rows_are_on_a_par_with_p_one():
+    a = np.array([0.1, 0.2, 0.3])
+    assert paired_test(a, a.copy()) == (0.0, 0.0, 0.0, 1.0, 1.0)
+
+
+def write_per_user(run: Path, values: dict[str, float], val: dict[str, float] | None = None) -> None:
+    """per_user.csv with NDCG@100 (and both recalls) = the given value per user id."""
+    lines = [",".join(COLUMNS)]
+    for split, per in (("val", val or values), ("test", values)):
+        lines += [f"{split},{user},{v},{v},{v}" for user, v in per.items()]
+    (run / "per_user.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_users_pair_by_id_and_average_over_seeds(tmp_path: Path):
+    root = tmp_path / "sweep"
+    users = [f"u{i}" for i in range(30)]
+    rng = np.random.default_rng(0)
+    base = dict(zip(users, rng.uniform(0.2, 0.6, 30)))
+    for seed, shift in ((1, 0.0), (2, 0.02)):
+        write_per_user(write_run(root / f"vae{seed}", dataset="ml-1m-implicit", seed=seed, row="mult_vae"),
+                       {u: base[u] + shift for u in reversed(users)})  # another order than the other row
+    # SIVAE: user i is 0.01 + 0.001·(i − 14.5)/14.5 above the seeds' mean of Mult-VAE, on 2 seeds that differ
+    # by ±0.005; the paired mean difference is exactly 0.01
+    lift = {u: 0.01 + 0.001 * (i - 14.5) / 14.5 for i, u in enumerate(users)}
+    for seed, shift in ((1, 0.005), (2, 0.015)):
+        write_per_user(write_run(root / f"sivae{seed}", dataset="ml-1m-implicit", seed=seed, row="sivae"),
+                       {u: base[u] + lift[u] + shift for u in users})
+    comparisons = compare(aggregate(collect([root])))
+    ndcg = next(c for c in comparisons if c.metric == "ndcg@100")
+    assert (ndcg.row_a, ndcg.row_b, ndcg.n_users, ndcg.n_seeds_a, ndcg.n_seeds_b) == ("sivae", "mult_vae", 30, 2, 2)
+    assert ndcg.diff == pytest.approx(0.01) and ndcg.ci_low < 0.01 < ndcg.ci_high and ndcg.ci_high - ndcg.ci_low < 1e-3
+    assert ndcg.p_ttest < 1e-6 and ndcg.p_wilcoxon < 1e-6
+    check = next(c for c in check_claims(aggregate(collect([root])), load_paper(), comparisons)
+                 if c.claim.row == "sivae")
+    assert (check.method, check.observed, check.holds) == ("paired", "above", "yes")
+
+
+def test_claims_verdicts_follow_the_paired_tests(tmp_path: Path):
+    """Multinomial: −3 % on every user (slightly below); VAE+Reg: −10 % (far below); VAE+Vamp: noise around 0."""
+    root = tmp_path / "sweep"
+    rng = np.random.default_rng(1)
+    users = [str(i) for i in range(200)]
+    ref = dict(zip(users, rng.uniform(0.3, 0.5, 200)))
+    write_per_user(write_run(root / "vae", row="mult_vae"), ref)
+    write_per_user(write_run(root / "multinomial", row="multinomial"), {u: v * 0.97 for u, v in ref.items()})
+    write_per_user(write_run(root / "reg", row="vae_reg"), {u: v * 0.90 for u, v in ref.items()})
+    write_per_user(write_run(root / "vamp", row="vae_vamp"),
+                   {u: v + e for (u, v), e in zip(ref.items(), rng.normal(0, 0.05, 200))})
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out), "--no-plots"]) == 0
+    with open(out / "claims.csv", newline="") as f:
+        claims = {r["row"]: r for r in csv.DictReader(f)}
+    assert (claims["multinomial"]["observed"], claims["multinomial"]["holds"]) == ("below", "yes")
+    assert (claims["vae_reg"]["observed"], claims["vae_reg"]["holds"]) == ("far below", "yes")
+    assert (claims["vae_vamp"]["observed"], claims["vae_vamp"]["holds"]) == ("on a par", "yes")
+    assert claims["vae_vamp"]["method"] == "paired" and claims["vae_vamp"]["caveats"] == "1 seed"
+    with open(out / "comparisons.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:14] == ["dataset", "row_a", "row_b", "metric", "n_users", "n_seeds_a", "n_seeds_b", "mean_a",
+                                  "mean_b", "diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon"]
+    assert {(r["row_a"], r["metric"]) for r in rows} == {(row, m) for row in ("multinomial", "vae_reg", "vae_vamp")
+                                                        for m in ("recall@20", "recall@50", "ndcg@100")}
+    vamp = next(r for r in rows if r["row_a"] == "vae_vamp" and r["metric"] == "ndcg@100")
+    assert float(vamp["mean_b"]) == pytest.approx(np.mean(list(ref.values())))
+    assert "| p (t / Wilcoxon) |" in (out / "report.md").read_text()

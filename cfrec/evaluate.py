@@ -113,27 +113,31 @@ def read_rankings(path: str | Path, users: np.ndarray, item_ids: np.ndarray, fol
     return Rankings(items, user_index[missing].tolist(), int(seen.sum()), other_users)
 
 
-def score_rankings(items: np.ndarray, split: Split) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """(metrics.json's `test` keys, its `by_activity.test`) of ranked lists `items` (one row per test user, item
-    columns best first, -1 padding): cfrec's metrics and beyond-accuracy figures, and NDCG@100 by quintile of
-    the test users' fold-in activity."""
+def score_rankings(items: np.ndarray, split: Split) -> tuple[dict[str, float], list[dict[str, Any]],
+                                                              dict[str, torch.Tensor]]:
+    """(metrics.json's `test` keys, its `by_activity.test`, the per-user values with `user` row indices) of ranked
+    lists `items` (one row per test user, item columns best first, -1 padding): cfrec's metrics and
+    beyond-accuracy figures, and NDCG@100 by quintile of the test users' fold-in activity."""
     per_user = ranked_list_metrics(torch.from_numpy(items), to_torch_csr(split.test_te))
     summary = summarize(per_user)
     summary.update(beyond_accuracy(items, split.n_items, item_popularity(split.train)))
     table = activity_quintiles(per_user["ndcg@100"].numpy(), split.test_tr.getnnz(axis=1))
     table = table.rename(columns={"mean": "ndcg@100", "se": "ndcg@100_se"})
-    return summary, json.loads(table.to_json(orient="records", double_precision=15))
+    by_activity = json.loads(table.to_json(orient="records", double_precision=15))
+    return summary, by_activity, {"user": torch.arange(items.shape[0]), **per_user}
 
 
 def run_list_figures(split: Split, items: np.ndarray, scores: np.ndarray) -> tuple[dict[str, float], list[dict]]:
     """The beyond-accuracy figures and `by_activity.test` of a run's test lists (row order, best first; positions
     at −inf were fold-in items, left out)."""
-    test, by_activity = score_rankings(np.where(np.isfinite(scores), items, -1)[:, :BEYOND_K], split)
+    test, by_activity, _ = score_rankings(np.where(np.isfinite(scores), items, -1)[:, :BEYOND_K], split)
     return {k: test[k] for k in BEYOND_KEYS}, by_activity
 
 
-def evaluate_file(path: str | Path, split: Split) -> tuple[dict[str, float], list[dict[str, Any]], Rankings]:
-    """(`test` metrics, `by_activity.test`, what was read) of a ranking file on `split`'s test users."""
+def evaluate_file(path: str | Path, split: Split) -> tuple[dict[str, float], list[dict[str, Any]],
+                                                           dict[str, torch.Tensor], Rankings]:
+    """(`test` metrics, `by_activity.test`, per-user values, what was read) of a ranking file on `split`'s test
+    users."""
     rankings = read_rankings(path, raw_user_ids(split, "test"), raw_item_ids(split), split.test_tr)
     return (*score_rankings(rankings.items, split), rankings)
 
@@ -143,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from cfrec.config import prepared_dataset
     from cfrec.data.cache import atomic_write_json
+    from cfrec.per_user import FILENAME as PER_USER_FILE
+    from cfrec.per_user import per_user_frame, write_per_user
     from cfrec.report.collect import ROW_LABELS
 
     parser = argparse.ArgumentParser(prog="python -m cfrec.evaluate", description=__doc__.split("\n\n")[0])
@@ -156,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--name {name} is the name of cfrec's own row; the report would pool the two: choose another")
     cfg, dm = prepared_dataset(args.overrides, "cfrec.evaluate")
     try:
-        test, by_activity, rankings = evaluate_file(args.rankings, dm.split)
+        test, by_activity, per_user, rankings = evaluate_file(args.rankings, dm.split)
     except (RankingFileError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -173,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
               "were ignored", file=sys.stderr)
     print(json.dumps(test, indent=2, sort_keys=True))
     if args.out:
+        write_per_user(Path(args.out) / PER_USER_FILE, per_user_frame(dm.split, {"test": per_user}))
         atomic_write_json(Path(args.out) / "metrics.json", {
             "status": "ok", "model": name, "dataset": dm.name, "seed": None, "choices": {"model": name},
             "test": test, "by_activity": {"test": by_activity},

@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -47,7 +48,7 @@ def test_hand_checked_file(split, tmp_path):
                            "u9,1,a,0.1\n"  # not a test user: ignored
                            "\n"
                            "u3,1,d,0.5\n")  # u3 has no held-out item: skipped by the accuracy metrics
-    test, by_activity, read = evaluate_file(path, split)
+    test, by_activity, _, read = evaluate_file(path, split)
     assert read.missing_users == ["u2"] and read.fold_in_removed == 1 and read.other_users == 1
     np.testing.assert_array_equal(read.items[:, :4], [[1, 3, 2, -1], [-1] * 4, [3, -1, -1, -1]])
     u1 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))  # hits at ranks 1 and 3 of 2 held-out items
@@ -106,6 +107,8 @@ def test_command_line_prints_metrics_json_keys_and_reports_missing_users(tmp_pat
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test"] == test and metrics["rankings"]["missing_users"] == [raw_user_ids(dm.split, "test")[0]]
     assert [q["quintile"] for q in metrics["by_activity"]["test"]] == [1, 2, 3, 4, 5]
+    per_user = pd.read_csv(tmp_path / "run" / "per_user.csv")  # for the report's paired comparisons
+    assert set(per_user["split"]) == {"test"} and per_user["ndcg@100"].mean() == pytest.approx(test["ndcg@100"])
 
     from cfrec.report import report
 

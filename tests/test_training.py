@@ -86,6 +86,22 @@ def test_early_stopping_ends_a_run_patience_epochs_after_its_best(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["stopped_early"] is True
 
 
+def test_output_bias_starts_at_the_items_training_log_odds(tmp_path):
+    out = tmp_path / "run"
+    # lr = 0 keeps the initial weights, so the checkpoint holds the bias as it started
+    run(config(out, *SMALL_VAE, "model.lr=0.0", "trainer.max_epochs=1", "model.output_bias=log_odds"), out,
+        {"model": "mult"})
+    dm = CFDataModule(**{k: v for k, v in config(out).dataset.items() if k != "_target_"})
+    dm.setup()
+    train = dm.split.train.toarray() > 0
+    n = train.shape[0]
+    p = np.clip(train.mean(0), 0.5 / n, 1 - 0.5 / n)
+    bias = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["decoder.2.bias"]
+    np.testing.assert_allclose(bias.numpy(), np.log(p / (1 - p)), rtol=1e-6)
+    with pytest.raises(Exception, match="model.output_bias must be one of"):  # wrapped by Hydra
+        run(config(tmp_path / "bad", *SMALL_VAE, "model.output_bias=logodds"), tmp_path / "bad", {"model": "mult"})
+
+
 def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
     cfg = config(tmp_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test": {"ndcg@100": 0.5}}))

@@ -17,6 +17,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -28,6 +29,8 @@ from cfrec.models.base import CFModule
 from cfrec.models.encoders import Posterior, gaussian_log_prob, xavier_init
 from cfrec.models.optim import fused_adam
 from cfrec.models.schedules import Schedule, Search
+
+OUTPUT_BIAS_INITS = (None, "log_odds")  # how the decoder's output bias starts (None: Liang's N(0, 0.001²))
 
 
 def _plain(value: Any) -> Any:
@@ -85,8 +88,11 @@ class VAE(CFModule):
         l2: float = 0.0,
         lr: float = 1e-3,
         mc_samples: int = 1,
+        output_bias: str | None = None,
     ):
         super().__init__()
+        if output_bias not in OUTPUT_BIAS_INITS:
+            raise ValueError(f"model.output_bias must be one of {OUTPUT_BIAS_INITS}, got {output_bias!r}")
         self.save_hyperparameters(
             {
                 "n_items": n_items,
@@ -98,13 +104,14 @@ class VAE(CFModule):
                 "l2": l2,
                 "lr": lr,
                 "mc_samples": mc_samples,
+                "output_bias": output_bias,
             }
         )
         self.encoder: nn.Module = _build(encoder)(n_items=n_items)
         self.prior: nn.Module = _build(prior)(n_items=n_items, encoder=self.encoder)
         self.likelihood = _build(likelihood)
         self.beta: Schedule = _build(beta)
-        self.l2, self.lr, self.mc_samples = l2, lr, mc_samples
+        self.l2, self.lr, self.mc_samples, self.output_bias = l2, lr, mc_samples, output_bias
         dims = [self.encoder.latent_dim, *decoder_hidden_dims, n_items]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -172,6 +179,21 @@ class VAE(CFModule):
         z = self.encoder.eval()(fold_in).z
         self.encoder.train(was_training)
         return self.decoder(z)
+
+    def setup(self, stage: str) -> None:
+        """With `output_bias="log_odds"`, start the output layer's bias at each item's training log-odds,
+        log(p_i / (1 − p_i)) with p_i the share of training users who clicked i (clipped to [1/2N, 1 − 1/2N]),
+        so that a Bernoulli decoder starts at the base rate instead of p ≈ 0.5. The paper is silent on this
+        initialisation (off by default). Lightning calls `setup` before restoring a checkpoint, so a resumed
+        run keeps its trained bias."""
+        if stage != "fit" or self.output_bias is None:
+            return
+        train = self.trainer.datamodule.split.train
+        n = train.shape[0]
+        p = np.clip(np.asarray((train > 0).sum(0)).ravel() / n, 0.5 / n, 1 - 0.5 / n)
+        bias = self.decoder[-1].bias
+        with torch.no_grad():
+            bias.copy_(torch.as_tensor(np.log(p / (1 - p)), dtype=bias.dtype))
 
     def on_fit_start(self) -> None:
         self.beta.start(self.trainer.estimated_stepping_batches)

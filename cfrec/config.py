@@ -87,4 +87,22 @@ def check_config(cfg: DictConfig, prefix: str = "") -> None:
                 raise ConfigError(f"beta.{key}={value} must be a positive number")
 
 
+def compose_config(overrides: list[str], job_name: str) -> DictConfig:
+    """`conf/train.yaml` composed with command-line overrides outside a Hydra run (the `python -m` tools)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR), job_name=job_name):
+        return compose("train", overrides=overrides, return_hydra_config=False)
+
+
+def prepared_dataset(overrides: list[str], job_name: str) -> tuple[DictConfig, "CFDataModule"]:  # noqa: F821
+    """(composed config, datamodule with its split prepared) of the dataset the overrides select."""
+    from hydra.utils import instantiate
+
+    cfg = compose_config(overrides, job_name)
+    dm = instantiate(cfg.dataset)
+    dm.setup()
+    return cfg, dm
+
+
 register_resolvers()

@@ -12,14 +12,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import logging  # noqa: E402
 import math  # noqa: E402
+import sys  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from cfrec.config import CONFIG_DIR  # noqa: E402
-from cfrec.training import RunInterrupted, describe_error, record_failure, run  # noqa: E402
+from cfrec.config import CONFIG_DIR, check_config  # noqa: E402
+from cfrec.errors import find_user_error  # noqa: E402
 
 log = logging.getLogger("cfrec")
 
@@ -28,12 +29,17 @@ log = logging.getLogger("cfrec")
 def main(cfg: DictConfig) -> float:
     """One run; in a sweep a failing run is recorded in its metrics.json and the sweep goes on.
 
-    SIGTERM / Ctrl-C during training records status "interrupted" and stops (a sweep too), with
-    exit status 143 / 130.
+    A user mistake (cfrec.errors.UserError: an option, a file, missing data) is printed as one line
+    `error: ...` on stderr, exit status 2, without a traceback; any other error is a bug and keeps its
+    traceback. SIGTERM / Ctrl-C during training records status "interrupted" and stops (a sweep too),
+    with exit status 143 / 130.
     """
+    from cfrec.training import RunInterrupted, describe_error, record_failure, run  # torch etc.: not for --help
+
     hc = HydraConfig.get()
     choices = dict(hc.runtime.choices)
     try:
+        check_config(cfg)
         return run(cfg, hc.runtime.output_dir, choices)["val"]["ndcg@100"]
     except RunInterrupted as interrupted:
         record_failure(cfg, hc.runtime.output_dir, choices, interrupted, status="interrupted")
@@ -41,11 +47,18 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(interrupted.exit_code) from None
     except Exception as error:
         record_failure(cfg, hc.runtime.output_dir, choices, error)
-        if hc.mode != RunMode.MULTIRUN:
+        mistake = find_user_error(error)
+        if hc.mode == RunMode.MULTIRUN:
+            reason = f"error: {mistake}" if mistake else describe_error(error)
+            log.error("run %s failed (%s); the sweep goes on", hc.runtime.output_dir, reason)
+            return math.nan
+        if mistake is None:
             raise
-        log.error("run %s failed (%s); the sweep goes on", hc.runtime.output_dir, describe_error(error))
-        return math.nan
+        print(f"error: {mistake}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # nohup / SLURM: each log line reaches the file when written
+    logging.captureWarnings(True)  # warnings go through the run's logging: train.log, and the console unless harmless
     main()

@@ -84,12 +84,37 @@ def ranking_metrics(scores: torch.Tensor, fold_in: torch.Tensor, heldout: torch.
 
     One top-k selection at the largest k serves every metric (the top-20 are the first 20 of the
     sorted top-100); sparse fold-in and held-out rows are used as they are."""
+    return ranked_metrics(scores, fold_in, heldout)[0]
+
+
+def ranked_metrics(scores: torch.Tensor, fold_in: torch.Tensor, heldout: torch.Tensor,
+                   top: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """`ranking_metrics`, and each user's top max(top, 100) items (B, ·) with their scores, best first (fold-in
+    items last, at −inf, when fewer remain): the one selection serves the metrics and the lists."""
     if scores.dtype not in (torch.float32, torch.bfloat16, torch.float16):  # half precision converts exactly:
         scores = scores.float()  # ranking it as it is gives the same order and ties, without a (B, I) copy
     scores = exclude_seen(scores, fold_in)
-    hits, n = _relevant(heldout, _top_items(scores, max(k for _, k in METRICS)))
+    k_max = max(k for _, k in METRICS)
+    values, items = torch.topk(scores, min(max(top, k_max), scores.shape[1]), dim=1, sorted=True)
+    hits, n = _relevant(heldout, items[:, :k_max])
     fns = {"recall": _recall, "ndcg": _ndcg}
-    return {f"{name}@{k}": fns[name](hits, n, min(k, scores.shape[1])) for name, k in METRICS}
+    return {f"{name}@{k}": fns[name](hits, n, min(k, scores.shape[1])) for name, k in METRICS}, items, values
+
+
+def ranked_list_metrics(items: torch.Tensor, heldout: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Recall@20, Recall@50 and NDCG@100 per user of given ranked lists (a ranking file's, say).
+
+    `items` (B, L) holds item column indices best first, -1 padding a list shorter than L (an empty row:
+    a user with no list); positions beyond L count as misses, so L ≥ 100 gives the same values as
+    `ranking_metrics` on scores whose top 100 these are."""
+    valid = items >= 0
+    hits, n = _relevant(heldout, items.clamp(min=0))
+    hits = hits * valid
+    k_max = max(k for _, k in METRICS)
+    if hits.shape[1] < k_max:  # a short list: the missing positions are misses
+        hits = torch.cat([hits, hits.new_zeros(hits.shape[0], k_max - hits.shape[1])], dim=1)
+    fns = {"recall": _recall, "ndcg": _ndcg}
+    return {f"{name}@{k}": fns[name](hits, n, k) for name, k in METRICS}
 
 
 def summarize(per_user: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -25,11 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from cfrec.beyond import BEYOND_K
 from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
 from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
-from cfrec.evaluation import evaluate_per_user
+from cfrec.export import write_test_recommendations
+from cfrec.evaluate import run_list_figures
+from cfrec.evaluation import evaluate_lists, evaluate_per_user
 from cfrec.metrics import summarize
 from cfrec.models.base import CFModule, FittedRecommender
 from cfrec.per_user import FILENAME as PER_USER_FILE
@@ -102,8 +105,8 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
     else:
         best_epoch = epochs - 1
     return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
-            "best_epoch": int(best_epoch), "epochs": epochs, "stopped_early": stopped_early,
-            "best_checkpoint": best,
+            "test_top": model.test_top, "best_epoch": int(best_epoch), "epochs": epochs,
+            "stopped_early": stopped_early, "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
 
@@ -116,15 +119,18 @@ def finish_wandb(loggers: list[Any], ok: bool) -> None:
         wandb.finish(exit_code=0 if ok else 1)
 
 
-def fit_closed_form(model: FittedRecommender, dm: CFDataModule) -> dict[str, Any]:
-    """`fit` on the split, then evaluate validation and test users with the shared metrics."""
+def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100) -> dict[str, Any]:
+    """`fit` on the split, then evaluate validation and test users with the shared metrics (keeping the test
+    users' top `top_k` lists)."""
     split = dm.split
     model.fit(split)
+    per_user, *test_top = evaluate_lists(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test",
+                                         top_k=top_k)
     per_user = {"val": evaluate_per_user(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
-                "test": evaluate_per_user(model, split.test_tr, split.test_te, dm.eval_batch_size, desc="test")}
+                "test": per_user}
     summaries = {stage: summarize({k: v for k, v in values.items() if k != "user"})
                  for stage, values in per_user.items()}
-    return {**summaries, "per_user": per_user, "chosen": getattr(model, "chosen", {})}
+    return {**summaries, "per_user": per_user, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
 
 
 def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None = None,
@@ -139,13 +145,19 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
     dm.setup()
     model = instantiate(cfg.model, n_items=dm.n_items, _convert_="all")  # plain lists/dicts: checkpoint-safe hparams
     start = time.perf_counter()
+    top_k = (cfg.get("export") or {}).get("top_k")
     if isinstance(model, FittedRecommender):
-        result = fit_closed_form(model, dm)
+        result = fit_closed_form(model, dm, max(BEYOND_K, top_k or 0))
     elif isinstance(model, CFModule):
+        model.top_k = max(BEYOND_K, top_k or 0)
         result = fit_neural(cfg, model, dm, out, extra_callbacks)
     else:
         raise TypeError(f"model={type(model).__name__} is neither a CFModule nor a FittedRecommender")
     per_user = per_user_frame(dm.split, result.pop("per_user"))
+    items, scores = (t.numpy() for t in result.pop("test_top"))  # every test user's, also under DDP
+    beyond, by_activity = run_list_figures(dm.split, items, scores)
+    result["test"].update(beyond)
+    result["by_activity"] = {"test": by_activity}
     metrics = {
         "status": "ok",
         "model": (choices or {}).get("model", type(model).__name__),
@@ -158,6 +170,8 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     if rank_zero_only.rank == 0:  # under DDP every rank holds the same gathered metrics
+        if top_k:
+            write_test_recommendations(out / "recommendations.csv", dm.split, items, scores, top_k)
         write_per_user(out / PER_USER_FILE, per_user)  # before metrics.json, the run's commit marker
         atomic_write_json(out / "metrics.json", metrics)
     test = metrics["test"]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -36,7 +37,8 @@ def test_two_process_ddp_run_reports_the_single_process_metrics_of_its_best_chec
             f"dataset.cache_dir={tmp_path / 'cache'}"]
     out = tmp_path / "run"
     subprocess.run([sys.executable, str(PROJECT_ROOT / "train.py"), "trainer=ddp", "trainer.accelerator=cpu",
-                    "trainer.devices=2", "trainer.max_epochs=2", "logger=none", *data, f"hydra.run.dir={out}"],
+                    "trainer.devices=2", "trainer.max_epochs=2", "logger=none", "export.top_k=100", *data,
+                    f"hydra.run.dir={out}"],
                    check=True, cwd=tmp_path, capture_output=True, timeout=300)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["test"]["n_users"] == 100
@@ -48,3 +50,7 @@ def test_two_process_ddp_run_reports_the_single_process_metrics_of_its_best_chec
     model.load_state_dict(torch.load(Path(metrics["best_checkpoint"]), weights_only=False)["state_dict"])
     pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False).test(model, datamodule=dm, verbose=False)
     assert model.results["test"]["ndcg@100"] == pytest.approx(metrics["test"]["ndcg@100"], abs=1e-6)
+    # the two ranks' test lists are gathered in row order: every test user, as one process has them
+    users = pd.read_csv(out / "recommendations.csv", dtype={"user": str})["user"]
+    assert users.drop_duplicates().tolist() == np.asarray(dm.split.user_ids("test")).astype(str).tolist()
+    assert sum(q["n_users"] for q in metrics["by_activity"]["test"]) == 100

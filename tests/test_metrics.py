@@ -5,7 +5,8 @@ import math
 import numpy as np
 import torch
 
-from cfrec.metrics import ndcg_at_k, ranking_metrics, recall_at_k, summarize
+from cfrec.data.sparse import to_torch_csr
+from cfrec.metrics import exclude_seen, ndcg_at_k, ranked_list_metrics, ranking_metrics, recall_at_k, summarize
 from tests.conftest import random_binary
 
 
@@ -92,3 +93,26 @@ def test_sparse_fold_in_and_heldout_are_accepted():
     sparse = ranking_metrics(scores.clone(), to_torch_csr(heldout * 0), to_torch_csr(heldout))
     for name in dense:
         torch.testing.assert_close(dense[name], sparse[name], equal_nan=True)
+
+
+def test_ranked_lists_give_the_metrics_of_the_scores_they_come_from():
+    scores = torch.randn(40, 250, generator=torch.Generator().manual_seed(3))
+    fold_in, heldout = random_binary(40, 250, 0.1, seed=4), random_binary(40, 250, 0.05, seed=5)
+    heldout = heldout - heldout.multiply(fold_in)
+    heldout.eliminate_zeros()
+    expected = ranking_metrics(scores.clone(), to_torch_csr(fold_in), to_torch_csr(heldout))
+    top = torch.topk(exclude_seen(scores.clone(), to_torch_csr(fold_in)), 120, dim=1).indices
+    for items in (top, top[:, :100]):
+        got = ranked_list_metrics(items, to_torch_csr(heldout))
+        for name in expected:
+            torch.testing.assert_close(got[name], expected[name], equal_nan=True)
+
+
+def test_short_and_padded_lists_count_missing_positions_as_misses():
+    heldout = torch.zeros(3, 10)
+    heldout[:, [2, 5]] = 1.0  # every user has 2 held-out items
+    items = torch.tensor([[5, 2, 0], [0, 5, -1], [-1, -1, -1]])  # hits at ranks 1-2; rank 2; no list
+    got = ranked_list_metrics(items, heldout)
+    idcg = 1 + 1 / math.log2(3)
+    torch.testing.assert_close(got["ndcg@100"], torch.tensor([1.0, (1 / math.log2(3)) / idcg, 0.0]))
+    torch.testing.assert_close(got["recall@20"], torch.tensor([1.0, 0.5, 0.0]))

@@ -41,6 +41,7 @@ SMALL_MODEL = [
     "model.encoder.hidden_dims=[32]", "model.encoder.latent_dim=8", "model.decoder_hidden_dims=[32]",
     "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false",
     "callbacks.model_checkpoint.last_every_s=0",  # last.ckpt at every epoch end (the default throttles it by time)
+    "beta.total_anneal_steps=200000",  # a fixed β ramp: one sized to the run would differ when the run is extended
 ]
 # 200 synthetic users, 20 validation + 20 test: 160 training users, so 4 steps per epoch
 TINY = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20", *SMALL_MODEL]
@@ -301,7 +302,8 @@ def test_failure_while_writing_metrics_keeps_the_previous_file_whole(tmp_path, c
     monkeypatch.setattr(cache_module, "os", OsWithFullDisk())
     with pytest.raises(OSError, match="No space left") as failure:
         run(config(out, cache), out, {"model": "mult"})
-    assert any(entry.name == "atomic_write_json" for entry in failure.traceback)  # metrics.json's write failed
+    # the run's first atomic output write failed (per_user.csv comes before metrics.json, its commit marker)
+    assert any(entry.name == "atomic_write_bytes" for entry in failure.traceback)
     record_failure(config(out, cache), out, {"model": "mult"}, RuntimeError("x"))  # must not raise either
     assert (out / "metrics.json").read_bytes() == before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -102,6 +102,14 @@ def test_output_bias_starts_at_the_items_training_log_odds(tmp_path):
         run(config(tmp_path / "bad", *SMALL_VAE, "model.output_bias=logodds"), tmp_path / "bad", {"model": "mult"})
 
 
+def test_sivae_run_records_the_spread_of_psi_beside_its_validation_metrics(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(config(out, "model=sivae", *SMALL_VAE, "model.encoder.noise_dims=[4]", "model.encoder.layer_dim=16",
+                         "model.encoder.covariance=noise", "trainer.max_epochs=2"), out, {"model": "sivae"})
+    assert metrics["val"]["psi_spread"] > 0
+    assert all(h["psi_spread"] > 0 for h in metrics["history"])
+
+
 def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
     cfg = config(tmp_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test": {"ndcg@100": 0.5}}))
@@ -141,7 +149,7 @@ def test_train_py_single_run_failure_exits_nonzero_and_records(tmp_path, monkeyp
             entry.main()
     finally:
         GlobalHydra.instance().clear()
-    assert exit_.value.code == 1
+    assert exit_.value.code == 2  # a user mistake (cfrec.errors.UserError): one line on stderr, exit status 2
     record = json.loads((out / "metrics.json").read_text())
     assert record["status"] == "failed" and "dataset.heldout_users=100000" in record["error"]
 

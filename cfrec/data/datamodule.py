@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import numbers
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,6 +19,7 @@ from cfrec.data.cache import cache_key, cached_split, source_fingerprint
 from cfrec.data.protocol import liang_split
 from cfrec.data.split import Split
 from cfrec.data.synthetic import synthetic_interactions
+from cfrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ def prepare_split(
     cache_dir: str | Path = "~/.cache/cfrec",
 ) -> Split:
     """The processed split for these parameters: from the verified cache, or read, split and cached."""
+    reader = {k: v for k, v in (reader or {}).items() if v is not None}  # null = the reader's default
     protocol = dict(threshold=threshold, min_user_items=min_user_items, min_item_users=min_item_users,
                     heldout_users=heldout_users, seed=seed, test_prop=test_prop)
     if format == "synthetic":
@@ -58,21 +64,67 @@ def prepare_split(
     directory = Path(cache_dir).expanduser() / f"{name}-{cache_key(params, fingerprint)}"
 
     def build() -> Split:
-        log.info("preparing %s from %s", name, [str(p) for p in sources] or "the synthetic generator")
-        return liang_split(read(), **protocol)
+        start = time.perf_counter()
+        log.debug("preparing %s from %s", name, [str(p) for p in sources] or "the synthetic generator")
+        split = liang_split(read(), **protocol)
+        train = split.counts()["train"]
+        log.info("prepared the %s split from %s: %d training users, %d items (%.1f s; cached)", name,
+                 ", ".join(str(p) for p in sources) or "the synthetic generator", train["users"], train["items"],
+                 time.perf_counter() - start)
+        return split
 
     return cached_split(directory, build, {"name": name, "params": params, "sources": fingerprint})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_options(dataset: Mapping[str, Any], batch_size: Any = 500, eval_batch_size: Any = 2000) -> None:
+    """Raise ConfigError naming the first `dataset.<option>` that is unknown or impossible, before any data is read."""
+    from cfrec.data.readers import KNOWN_FORMATS
+
+    known = set(inspect.signature(prepare_split).parameters)
+    for key in dataset:
+        if key not in known:
+            raise ConfigError(f"dataset.{key} is not a dataset option (options: {', '.join(sorted(known))})")
+    formats = ("synthetic", *KNOWN_FORMATS)
+    if dataset.get("format") not in formats:
+        raise ConfigError(f"dataset.format={dataset.get('format')} is not a known format (one of: {', '.join(formats)})")
+    for key, value, least in (("heldout_users", dataset.get("heldout_users", 100), 1),
+                              ("min_user_items", dataset.get("min_user_items", 5), 0),
+                              ("min_item_users", dataset.get("min_item_users", 0), 0),
+                              ("batch_size", batch_size, 1), ("eval_batch_size", eval_batch_size, 1)):
+        if not _is_int(value) or value < least:
+            raise ConfigError(f"dataset.{key}={value} must be an integer >= {least}")
+    test_prop = dataset.get("test_prop", 0.2)
+    if not isinstance(test_prop, numbers.Real) or not 0 < test_prop < 1:
+        raise ConfigError(f"dataset.test_prop={test_prop} must be a number between 0 and 1 (exclusive)")
+    threshold = dataset.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)):
+        raise ConfigError(f"dataset.threshold={threshold} must be a number or null")
+    reader = dataset.get("reader") or {}
+    if not isinstance(reader, Mapping):
+        raise ConfigError(f"dataset.reader={reader} must be a mapping of reader options (sep, header, columns)")
+    given = sorted(k for k, v in reader.items() if v is not None)
+    if given and dataset.get("format") != "triplets":
+        raise ConfigError(f"dataset.reader.{given[0]} is set, but only dataset.format=triplets takes reader options")
 
 
 class CFDataModule(pl.LightningDataModule):
     """Training rows in shuffled batches of users; validation/test as (fold-in, held-out) pairs.
 
     Rows are sliced from CSR per batch (a BatchSampler hands the Dataset whole index lists), so no
-    per-user Python loop runs and nothing is densified before the model asks for it.
+    per-user Python loop runs and nothing is densified before the model asks for it. The options are
+    checked when the module is built (ConfigError naming the option), before any data is read.
+    `budget` is the training budget the dataset preset suggests (`epochs`, `anneal_fraction`), read by
+    conf/trainer and conf/beta through interpolation; the data module ignores it.
     """
 
-    def __init__(self, batch_size: int = 500, eval_batch_size: int = 2000, shuffle_seed: int = 98765, **dataset: Any):
+    def __init__(self, batch_size: int = 500, eval_batch_size: int = 2000, shuffle_seed: int = 98765,
+                 budget: Mapping[str, Any] | None = None, **dataset: Any):
         super().__init__()
+        check_options(dataset, batch_size, eval_batch_size)
         self.dataset = dataset
         self.name = dataset.get("name", "dataset")
         self.batch_size, self.eval_batch_size, self.shuffle_seed = batch_size, eval_batch_size, shuffle_seed

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cfrec.errors import ConfigError, DataError, MissingDataError
+
 log = logging.getLogger(__name__)
 
 _CHUNK = 2**20
@@ -66,8 +68,13 @@ KNOWN_SOURCES: dict[str, dict] = {
 class DownloadError(OSError):
     """A URL could not be fetched; the message says how to download it by hand instead."""
 
+    def __init__(self, url: str, reason: object):
+        super().__init__(f"could not fetch {url} ({reason}); are you offline? "
+                         "Download it by hand and point dataset.raw_path at the file")
+        self.url, self.reason = url, reason
 
-class ChecksumError(ValueError):
+
+class ChecksumError(DataError):
     """A downloaded file does not match its published checksum."""
 
 
@@ -111,17 +118,10 @@ def _download(url: str, out, label: str, progress: bool) -> dict[str, str]:
                     received += len(chunk)
                     bar.update(len(chunk))
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as err:
-        raise DownloadError(_offline_message(url, err)) from err
+        raise DownloadError(url, err) from err
     if total is not None and received != total:
-        raise DownloadError(_offline_message(url, f"got {received} of {total} bytes"))
+        raise DownloadError(url, f"got {received} of {total} bytes")
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
-
-
-def _offline_message(url: str, reason: object) -> str:
-    return (
-        f"could not fetch {url} ({reason}); are you offline? You can download it by hand "
-        "and point dataset.raw_path at the file"
-    )
 
 
 def _verify(source: object, expected: dict[str, str | None], got: dict[str, str]) -> None:
@@ -162,16 +162,19 @@ def extract(zip_path: Path, member: str, dest_dir: Path) -> Path:
                 tmp.unlink(missing_ok=True)
                 raise
     except KeyError:
-        raise FileNotFoundError(f"{zip_path} has no member {member!r}") from None
+        raise MissingDataError(f"{zip_path} has no member {member!r}") from None
     except zipfile.BadZipFile as err:
-        raise ValueError(f"{zip_path} is not a valid zip archive ({err}); delete it and retry") from err
+        raise DataError(f"{zip_path} is not a valid zip archive ({err}); delete it and retry") from err
     return dest
 
 
 def ensure_raw(
     name: str, raw_path: str | Path | Sequence[str | Path] | None, cache_dir: Path
 ) -> list[Path]:
-    """The raw files of dataset `name`: `raw_path` if it exists, else downloaded into `cache_dir`."""
+    """The raw files of dataset `name`: `raw_path` if it exists, else downloaded into `cache_dir`.
+
+    Raises MissingDataError (one line naming dataset.raw_path and what to do) when neither works.
+    """
     given = [] if raw_path is None else (
         [Path(raw_path)] if isinstance(raw_path, (str, Path)) else [Path(p) for p in raw_path]
     )
@@ -181,17 +184,18 @@ def ensure_raw(
     where = f" at {', '.join(map(str, missing))}" if missing else ""
     source = KNOWN_SOURCES.get(name)
     if source is None:
-        raise FileNotFoundError(
-            f"raw data for {name!r} not found{where}; set dataset.raw_path to its file(s)"
-        )
+        if not given:
+            raise ConfigError(f"dataset.raw_path is not set; point it at the raw file(s) of {name!r}")
+        raise MissingDataError(f"dataset.raw_path: {', '.join(map(str, missing))} does not exist")
     if source["url"] is None:
-        raise FileNotFoundError(f"raw data for {name!r} not found{where}. Obtain {source['obtain']}")
+        raise MissingDataError(f"raw data for {name!r} not found{where} (dataset.raw_path). Obtain {source['obtain']}")
+    path = _download_source(name, source, Path(cache_dir), where)
     if missing:
-        log.warning("raw data for %s not found%s; using the published copy instead", name, where)
-    return [_download_source(name, source, Path(cache_dir))]
+        log.warning("raw data for %s not found%s; using the published copy %s instead", name, where, path)
+    return [path]
 
 
-def _download_source(name: str, source: dict, cache_dir: Path) -> Path:
+def _download_source(name: str, source: dict, cache_dir: Path, where: str = "") -> Path:
     """Fetch (unless a verified copy is cached) and extract a registered archive's member."""
     member = cache_dir / source["member"]
     if member.exists():
@@ -209,8 +213,9 @@ def _download_source(name: str, source: dict, cache_dir: Path) -> Path:
         try:
             fetch(source["url"], archive, sha256=source.get("sha256"), md5=source.get("md5"))
         except DownloadError as err:
-            raise FileNotFoundError(
-                f"raw data for {name!r} is missing and the download failed: {err}. By hand: "
+            raise MissingDataError(
+                f"raw data for {name!r} not found{where} (dataset.raw_path) and could not fetch {err.url} "
+                f"({err.reason}); are you offline? By hand: "
                 f"download {source['url']}, unzip it, and set dataset.raw_path=/path/to/{source['member']}"
             ) from err
     return extract(archive, source["member"], cache_dir)

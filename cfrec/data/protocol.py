@@ -12,9 +12,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cfrec.data.split import Split
+from cfrec.errors import DataError
 
 
-class ProtocolError(ValueError):
+class ProtocolError(DataError):
     """The data cannot be split as asked (empty after filtering, too few users, ...)."""
 
 

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cfrec.errors import ConfigError, DataError, MissingDataError
+
 COLUMNS = ("user", "item", "rating")  # the output table of every reader, in this order
 _NETFLIX_BATCH_BYTES = 256 * 2**20  # Netflix training_set files are parsed this many bytes at a time
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError):
     """A raw data file does not match its declared format; the message names file:line."""
 
 
@@ -56,9 +58,9 @@ def read_interactions(
     """Read raw interaction files of format `fmt` (read in order, concatenated) into user/item/rating."""
     if fmt not in KNOWN_FORMATS:
         known = ", ".join(KNOWN_FORMATS)
-        raise ValueError(f"unknown data format {fmt!r} (dataset.format); known formats: {known}")
+        raise ConfigError(f"unknown data format {fmt!r} (dataset.format); known formats: {known}")
     if options and fmt != "triplets":
-        raise ValueError(
+        raise ConfigError(
             f"format {fmt!r} (dataset.format) takes no options, got: {', '.join(sorted(options))}"
         )
     files = _resolve(fmt, paths)
@@ -72,19 +74,19 @@ def _resolve(fmt: str, paths: str | Path | Sequence[str | Path]) -> list[Path]:
     """The files to read: `paths` in order, a Netflix `training_set` directory expanded to its mv_*.txt."""
     given = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not given:
-        raise FileNotFoundError("no raw data file given; set dataset.raw_path")
+        raise ConfigError("no raw data file given; set dataset.raw_path")
     files: list[Path] = []
     for path in given:
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file; set dataset.raw_path to the raw data")
+            raise MissingDataError(f"{path}: no such file (dataset.raw_path)")
         if path.is_dir():
             if fmt != "netflix":
-                raise IsADirectoryError(
+                raise ConfigError(
                     f"{path} is a directory; set dataset.raw_path to the {fmt} file(s) themselves"
                 )
             found = sorted(path.glob("mv_*.txt"))
             if not found:
-                raise FileNotFoundError(
+                raise MissingDataError(
                     f"{path}: no mv_*.txt files (the Netflix Prize training_set); check dataset.raw_path"
                 )
             files.extend(found)
@@ -266,7 +268,11 @@ def _read_triplets(
     columns: Sequence[int | str] | None = None,
     comment: str | None = None,
 ) -> pd.DataFrame:
-    """A user-supplied delimited file; `columns` picks user, item[, rating] by position or header name."""
+    """A user-supplied delimited file; `columns` picks user, item[, rating] by position or header name.
+
+    `sep="\\t"` (a backslash and a t, as `dataset.reader.sep=\\t` reaches us from the command line) means a tab.
+    """
+    sep = "\t" if sep == "\\t" else sep
     hint = " (check dataset.reader.sep / dataset.reader.columns / dataset.reader.header)"
     index, line = _first_line(path, comment)
     first = _Layout(sep, 0, 1, None, 0, None, int_ids=False).split(line)
@@ -292,7 +298,7 @@ def _column_positions(
     if columns is None:
         return [0, 1, 2] if len(first) > 2 else [0, 1]
     if isinstance(columns, str) or len(columns) not in (2, 3):
-        raise ValueError(
+        raise ConfigError(
             f"dataset.reader.columns must list 2 or 3 columns (user, item[, rating]), got {columns!r}"
         )
     names = [f.strip() for f in first]
@@ -300,7 +306,7 @@ def _column_positions(
     for col in columns:
         if isinstance(col, str):
             if not header:
-                raise ValueError(f"dataset.reader.columns names {col!r} but dataset.reader.header is false")
+                raise ConfigError(f"dataset.reader.columns names {col!r} but dataset.reader.header is false")
             if col not in names:
                 raise DataFormatError(
                     f"{path}:1: dataset.reader.columns names {col!r}, not in the header {names}"
@@ -309,7 +315,7 @@ def _column_positions(
         else:
             positions.append(int(col))
     if len(set(positions)) != len(positions) or min(positions) < 0:
-        raise ValueError(f"dataset.reader.columns must name distinct columns, got {columns!r}")
+        raise ConfigError(f"dataset.reader.columns must name distinct columns, got {columns!r}")
     return positions
 
 

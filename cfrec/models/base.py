@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
 
-from cfrec.metrics import ranking_metrics, summarize
+from cfrec.metrics import ranked_metrics, summarize
 
 
 class CFModule(pl.LightningModule, abc.ABC):
@@ -31,6 +31,9 @@ class CFModule(pl.LightningModule, abc.ABC):
         self.results: dict[str, Any] = {}
         self.per_user: dict[str, dict[str, torch.Tensor]] = {}
         self.history: list[dict[str, float]] = []  # validation metrics of every training epoch
+        self.top_k = 100  # items kept per evaluated user (the beyond-accuracy figures' 100, or export.top_k)
+        self._top: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.test_top: tuple[torch.Tensor, torch.Tensor] | None = None  # test users' (items, scores), row order
 
     @abc.abstractmethod
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:
@@ -43,8 +46,10 @@ class CFModule(pl.LightningModule, abc.ABC):
             seen = sum(v.numel() for v in self._per_user.get("user", []))
             users = torch.arange(seen, seen + fold_in.shape[0])
         self._per_user.setdefault("user", []).append(users.detach().to(torch.float64).cpu())
-        for name, values in ranking_metrics(self.score(fold_in), fold_in, heldout).items():
+        per_user, items, scores = ranked_metrics(self.score(fold_in), fold_in, heldout, self.top_k)
+        for name, values in per_user.items():
             self._per_user.setdefault(name, []).append(values.detach().cpu())
+        self._top.append((items[:, : self.top_k].cpu(), scores[:, : self.top_k].detach().float().cpu()))
 
     def _eval_epoch_end(self, stage: str) -> None:
         gathered = {k: self._gather(torch.cat(v)) for k, v in self._per_user.items()}
@@ -52,6 +57,9 @@ class CFModule(pl.LightningModule, abc.ABC):
         users = gathered.pop("user")
         real = ~torch.isnan(users)  # DDP gathers pad every rank's values with NaN at the same places
         self.per_user[stage] = {"user": users[real].long(), **{k: v[real] for k, v in gathered.items()}}
+        top, self._top = self._top, []
+        if stage == "test":
+            self.test_top = self._gather_lists(top, users, real)
         summary = summarize(gathered)
         self.results[stage] = summary
         if stage == "val" and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
@@ -67,6 +75,17 @@ class CFModule(pl.LightningModule, abc.ABC):
         padded = torch.full((longest,), float("nan"), dtype=values.dtype, device=self.device)
         padded[: values.numel()] = values.to(self.device)
         return self.all_gather(padded).reshape(-1).cpu()
+
+    def _gather_lists(self, top: list[tuple[torch.Tensor, torch.Tensor]], users: torch.Tensor,
+                      real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (items, scores) lists of every DDP rank, as `_gather` lays out `users` (one row per user, NaN rows
+        padding a rank), put in the order of the users' row indices."""
+        items, scores = torch.cat([i for i, _ in top]), torch.cat([s for _, s in top])
+        width = items.shape[1]
+        rows = torch.cat([items.to(torch.float64), scores.to(torch.float64)], dim=1)  # exact for both
+        rows = self._gather(rows.reshape(-1)).reshape(-1, 2 * width)[real]
+        order = torch.argsort(users[real])
+        return rows[order, :width].long(), rows[order, width:].float()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch)

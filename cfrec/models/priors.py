@@ -34,13 +34,18 @@ class VampPrior(nn.Module):
 
     u = hardtanh_[0,1](W · I_C), W (I × C) initialised N(init_mean, init_std²) as jmtomczak/vae_vampprior.
     The pseudo-inputs go through the encoder's own `gaussian` (its L2 normalisation and, in training,
-    its input dropout, as psywaves/EVCF does).
+    its input dropout, as psywaves/EVCF does). `standard_weight` w > 0 mixes in a fixed N(0, I) component,
+    p(z) = w·N(0, I) + (1 − w)·Vamp: a control for whether the standard prior's pull towards 0 is what helps.
     """
 
     def __init__(
-        self, n_items: int, encoder: nn.Module, n_components: int = 5, init_mean: float = 0.05, init_std: float = 0.01
+        self, n_items: int, encoder: nn.Module, n_components: int = 5, init_mean: float = 0.05, init_std: float = 0.01,
+        standard_weight: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= standard_weight < 1.0:
+            raise ValueError(f"prior.standard_weight must be in [0, 1), got {standard_weight}")
+        self.standard_weight = standard_weight
         self.means = nn.Linear(n_components, n_items, bias=False)
         nn.init.normal_(self.means.weight, init_mean, init_std)
         self.register_buffer("idle_input", torch.eye(n_components), persistent=False)
@@ -57,4 +62,9 @@ class VampPrior(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         mu, logvar, _ = self.encoder.gaussian(self.pseudo_inputs())  # (C, D) each
         log_components = gaussian_log_prob(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))  # (B, C)
-        return torch.logsumexp(log_components, dim=1) - math.log(mu.shape[0])
+        log_vamp = torch.logsumexp(log_components, dim=1) - math.log(mu.shape[0])
+        if not self.standard_weight:
+            return log_vamp
+        w = self.standard_weight  # the control prior: w · N(0, I) + (1 − w) · VampPrior
+        log_standard = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+        return torch.logaddexp(math.log(w) + log_standard, math.log1p(-w) + log_vamp)

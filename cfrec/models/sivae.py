@@ -26,10 +26,12 @@ from cfrec.models.encoders import (
 
 NOISE_MEANS = {"bernoulli": 0.5, "gaussian": 0.0}
 EVAL_MODES = ("noise_mean", "psi_mean", "sample")
+COVARIANCES = ("x", "noise")  # log σ² = g(x) as SIVI's code, or g(ℓ_M, x) as Eq. 12 writes Σ
 
 
 def mixture_log_prob(z: torch.Tensor, psi: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log (1/(K+1)) Σ_k N(z; ψ⁽ᵏ⁾, diag e^logvar) per user: z (B, D), psi (K+1, B, D) -> (B,), by logsumexp."""
+    """log (1/(K+1)) Σ_k N(z; ψ⁽ᵏ⁾, diag e^logvar⁽ᵏ⁾) per user: z (B, D), psi and logvar (K+1, B, D) or logvar
+    (B, D) -> (B,), by logsumexp."""
     return torch.logsumexp(gaussian_log_prob(z, psi, logvar), dim=0) - math.log(psi.shape[0])
 
 
@@ -53,8 +55,11 @@ class SemiImplicitEncoder(nn.Module):
         dropout: float = 0.5,
         eval_mode: str = "noise_mean",
         eval_samples: int = 16,
+        covariance: str = "x",
     ):
         super().__init__()
+        if covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
         if not hidden_dims or not noise_dims:
             raise ValueError("SemiImplicitEncoder needs at least one hidden layer and one noise layer")
         if noise not in NOISE_MEANS:
@@ -71,6 +76,8 @@ class SemiImplicitEncoder(nn.Module):
         self.skip_sizes = [layer_dim] * len(self.noise_dims) + [latent_dim]
         self.skip = nn.Linear(dims[-1], sum(self.skip_sizes), bias=False)  # x's part of T_1..T_M and f
         self.out = nn.Linear(layer_dim, latent_dim)  # f's ℓ_M part
+        # Eq. 12's Σ(ℓ_M, x): g's ℓ_M part, added to g(x) (None: σ² from x alone, as SIVI's code)
+        self.logvar_noise = nn.Linear(layer_dim, latent_dim, bias=False) if covariance == "noise" else None
         self.latent_dim, self.hidden_dim, self.dropout = latent_dim, dims[-1], dropout
         self.noise, self.extra_psi, self.eval_mode, self.eval_samples = noise, extra_psi, eval_mode, eval_samples
         xavier_init(self)
@@ -92,14 +99,30 @@ class SemiImplicitEncoder(nn.Module):
             return torch.randint(0, 2, shape, dtype=like.dtype, device=like.device)
         return torch.randn(shape, dtype=like.dtype, device=like.device)
 
-    def psi(self, h: torch.Tensor, n: int, at_mean: bool = False) -> torch.Tensor:
-        """n draws of ψ = f(ℓ_M, x) per user, (n, B, D); ℓ_t = tanh(A_t[ℓ_{t−1}, ε_t] + S_t h) (Eq. 12)."""
+    def draws(self, h: torch.Tensor, n: int, at_mean: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """n draws of (ψ, log σ²) per user, each (n, B, D): ψ = f(ℓ_M, x), ℓ_t = tanh(A_t[ℓ_{t−1}, ε_t] + S_t h)
+        (Eq. 12); log σ² = g(x), plus g's ℓ_M part with `covariance="noise"` (else the same for every draw)."""
         *skips, skip_f = self.skip(h).split(self.skip_sizes, dim=-1)  # computed once, broadcast over n
         ell = None
         for layer, noise_dim, skip in zip(self.layers, self.noise_dims, skips):
             eps = self._noise((n, h.shape[0], noise_dim), h, at_mean)
             ell = torch.tanh(layer(eps if ell is None else torch.cat([ell, eps], dim=-1)) + skip)
-        return self.out(ell) + skip_f
+        logvar = at_least_fp32(self.logvar(h)).expand(n, -1, -1)
+        if self.logvar_noise is not None:
+            logvar = logvar + at_least_fp32(self.logvar_noise(ell))
+        return self.out(ell) + skip_f, logvar
+
+    def psi(self, h: torch.Tensor, n: int, at_mean: bool = False) -> torch.Tensor:
+        """n draws of ψ per user, (n, B, D)."""
+        return self.draws(h, n, at_mean)[0]
+
+    @torch.no_grad()
+    def psi_spread(self, x: torch.Tensor, n: int = 64) -> float:
+        """How much the noise moves ψ: per user, the mean over dimensions of std(ψ over n draws) / σ, then the
+        median over users. Near 0 the semi-implicit q is a plain Gaussian (docs/sivae.md)."""
+        psi, logvar = self.draws(self.features(x), n)
+        ratio = psi.float().std(0) / torch.exp(0.5 * logvar.float()).mean(0)
+        return float(ratio.mean(-1).median())
 
     def point(self, h: torch.Tensor) -> torch.Tensor:
         """The evaluation z: ψ at the noise mean, the mean of `eval_samples` ψ draws, or one ψ draw."""
@@ -109,10 +132,12 @@ class SemiImplicitEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Posterior:
         h = self.features(x)
-        logvar = at_least_fp32(self.logvar(h))  # z and log_q in ≥ fp32 under autocast: z − ψ must not cancel
         if not self.training:
             z = self.point(h)
-            return Posterior(z=z, mu=z, logvar=logvar)
-        psi = at_least_fp32(self.psi(h, self.extra_psi + 1))  # ψ⁽⁰⁾ and K extra draws, all differentiable (SIVI)
-        z = psi[0] + torch.randn_like(psi[0]) * torch.exp(0.5 * logvar)  # z ~ N(ψ⁽⁰⁾, σ²(x)), reparameterised
-        return Posterior(z=z, mu=psi[0], logvar=logvar, log_q=mixture_log_prob(z, psi, logvar))  # L_K surrogate
+            return Posterior(z=z, mu=z, logvar=self.draws(h, 1, at_mean=True)[1][0])
+        # ψ⁽⁰⁾ and K extra draws, all differentiable (SIVI); z and log_q in ≥ fp32 under autocast (z − ψ must
+        # not cancel)
+        psi, logvar = self.draws(h, self.extra_psi + 1)
+        psi = at_least_fp32(psi)
+        z = psi[0] + torch.randn_like(psi[0]) * torch.exp(0.5 * logvar[0])  # z ~ N(ψ⁽⁰⁾, σ²), reparameterised
+        return Posterior(z=z, mu=psi[0], logvar=logvar[0], log_q=mixture_log_prob(z, psi, logvar))  # L_K surrogate

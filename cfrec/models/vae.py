@@ -198,9 +198,20 @@ class VAE(CFModule):
     def on_fit_start(self) -> None:
         self.beta.start(self.trainer.estimated_stepping_batches)
 
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        super().validation_step(batch, batch_idx)
+        if batch_idx == 0 and hasattr(self.encoder, "psi_spread"):  # SIVAE: how much the noise moves ψ
+            self._diagnostics = {"psi_spread": self.encoder.psi_spread(batch[0])}
+
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
         fitting = self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking
+        for name, value in getattr(self, "_diagnostics", {}).items():  # beside the metrics and in the history
+            self.results["val"][name] = value
+            if fitting and self.history:
+                self.history[-1][name] = value
+            self.log(f"val/{name}", value)
+        self._diagnostics = {}
         if isinstance(self.beta, Search) and fitting:  # not the sanity check, nor a later trainer.validate
             self.beta.record(self.beta(max(self.global_step - 1, 0)), self.results["val"]["ndcg@100"])
             self.results["beta_search"] = self.beta.curve()

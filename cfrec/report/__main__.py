@@ -4,7 +4,7 @@ Prints the Markdown report and writes, under --out (default: `<first sweep dir>/
 results.csv (one line per table × dataset × model), comparisons.csv (every row against Mult-VAE on the
 same users: paired t-test and Wilcoxon per metric), claims.csv (one line per paper claim × dataset),
 hyperparameters.csv (one line per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
-and the PNG plots.
+beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model) and the PNG plots.
 Exit status 0 even when runs failed (they are listed); 2 when no run was found.
 """
 
@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cfrec.report.beyond import add_beyond_accuracy
 from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
 from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
@@ -41,6 +42,7 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
         pngs = plot_histories(runs, out) + plot_beta_search(runs, out)
     markdown = render_markdown(sections, runs, roots, split, pngs, claims_markdown(checks, split),
                                hyperparameters_markdown(groups))
+    markdown = add_beyond_accuracy(markdown, groups, out, plots)  # + beyond.csv and the activity plots
     (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
     (out / "results.csv").write_text(results_csv(sections), encoding="utf-8")
     (out / "claims.csv").write_text(claims_csv(checks), encoding="utf-8")
@@ -58,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("test", "val"), default="test", help="users to report (default: test)")
     parser.add_argument("--reference-dataset", default="ml-20m",
                         help="published numbers shown beside datasets the paper has none for; 'none' for no column")
-    parser.add_argument("--tables", help="comma-separated paper tables to show (table2,table3); default: those "
-                                         "holding a row that ran")
+    parser.add_argument("--tables", help="comma-separated paper tables to show (table2,table3); default: each table "
+                                         "holding a row only it has that ran, and Table 2 for Mult-VAE (in both) "
+                                         "only when no Table 3 row ran")
     parser.add_argument("--paper-csv", default=str(PAPER_CSV), help="published numbers (default: the packaged one)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     args = parser.parse_args(argv)
@@ -71,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(markdown)
+    out = Path(args.out) if args.out else Path(args.sweeps[0]) / "report"
+    plots = ", ".join(sorted(p.name for p in out.glob("*.png")))
+    print(f"report: wrote report.md, results.csv, claims.csv, hyperparameters.csv, runs.csv"
+          f"{f' and the plots {plots}' if plots else ''} to {out}/", file=sys.stderr)
     if "Runs: 0 " in markdown:
         print("error: no runs (metrics.json or .hydra/) under " + ", ".join(args.sweeps), file=sys.stderr)
         return 2

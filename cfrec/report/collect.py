@@ -4,7 +4,8 @@ A run is a directory holding `metrics.json` (written by `cfrec.training.run`, or
 `status: failed` when the run raised). A directory holding `.hydra/config.yaml` but no `metrics.json`
 is an *incomplete* run (still running, killed, or crashed before anything was written).
 
-The row of a run is, in order: the `row` key of its config (set by the presets' `conf/row/<name>.yaml`),
+A run's `variant` (a name given on the command line to a controlled run of a row, e.g. `variant=bias_init`)
+makes it a row of its own, `<row>[<variant>]`. The row of a run is otherwise, in order: the `row` key of its config (set by the presets' `conf/row/<name>.yaml`),
 the `row` group choice, or a name derived from its choices (model / likelihood / prior / beta) and
 `model.l2`, so that hand-written sweeps such as `model=mult beta=zero likelihood=logistic` still land on
 the paper's "Logistic" row.
@@ -60,6 +61,8 @@ def row_label(row: str) -> str:
     base, sep, rest = row.partition("[")
     if sep and base in _VAE_BASES and rest.endswith("]"):
         return f"{_VAE_BASES[base][1]} ({rest[:-1].replace(',', ', ')})"
+    if sep and base in ROW_LABELS and rest.endswith("]"):  # a controlled variant of a paper row
+        return f"{ROW_LABELS[base]} [{rest[:-1]}]"
     return row
 
 
@@ -169,6 +172,8 @@ def load_run(run_dir: Path) -> Run:
     derived = derive_row(choices, config)
     explicit = config.get("row") or choices.get("row")
     row = str(explicit or derived)
+    if config.get("variant"):  # a controlled run of a row (`variant=NAME`): its own row in the report
+        row = f"{row}[{config['variant']}]"
     if explicit and derived != explicit and not (explicit == "beta_search" and derived == "beta_search"):
         notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
     seed = metrics.get("seed", config.get("seed"))

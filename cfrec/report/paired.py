@@ -24,6 +24,7 @@ from cfrec.report.tables import Group, _csv, _dataset_order
 
 REFERENCE = "mult_vae"
 CONFIDENCE = 0.95
+NOT_COMPARED = {"beta_search"}  # runs that choose a setting, not rows of a table
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def compare(groups: dict[tuple[str, str], Group], reference: str = REFERENCE, sp
         if ref is None:
             continue
         for (d, row), mine in sorted(means.items()):
-            if d != dataset or row == reference or mine is None:
+            if d != dataset or row == reference or row in NOT_COMPARED or mine is None:
                 continue
             (a, n_a), (b, n_b) = mine, ref
             users = a.index.intersection(b.index)

@@ -177,7 +177,7 @@ def test_ensure_raw_unobtainable_says_what_to_get(tmp_path, name, words):
 
 def test_ensure_raw_offline(tmp_path, monkeypatch):
     def offline(url, *args, **kwargs):
-        raise DownloadError(f"could not fetch {url} (no network)")
+        raise DownloadError(url, "no network")
 
     monkeypatch.setattr(download, "fetch", offline)
     with pytest.raises(FileNotFoundError) as excinfo:

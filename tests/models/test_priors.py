@@ -1,6 +1,7 @@
 """Priors: the Gaussian KL against Monte Carlo, the VampPrior against a scipy mixture of the encoder's Gaussians."""
 
 import numpy as np
+import pytest
 import scipy.stats
 import torch
 from scipy.special import logsumexp
@@ -65,3 +66,18 @@ def test_vamp_shares_the_encoder_without_owning_its_parameters():
     prior.log_prob(torch.randn(3, 3, dtype=torch.float64)).sum().backward()
     assert prior.means.weight.grad.abs().sum() > 0
     assert encoder.head.weight.grad.abs().sum() > 0
+
+
+def test_control_prior_mixes_a_fixed_standard_normal_into_the_vamp_mixture():
+    encoder = _encoder()
+    vamp = VampPrior(n_items=7, encoder=encoder, n_components=4).double()
+    control = VampPrior(n_items=7, encoder=encoder, n_components=4, standard_weight=0.3).double()
+    control.load_state_dict(vamp.state_dict())
+    with torch.no_grad():
+        z = torch.randn(5, 3, dtype=torch.float64)
+        vamp_density = np.exp(vamp.log_prob(z).numpy())
+        got = control.log_prob(z).numpy()
+    standard = scipy.stats.norm.pdf(z.numpy()).prod(1)
+    np.testing.assert_allclose(got, np.log(0.3 * standard + 0.7 * vamp_density), rtol=1e-10)
+    with pytest.raises(ValueError, match="standard_weight"):
+        VampPrior(n_items=7, encoder=encoder, standard_weight=1.0)

@@ -114,3 +114,28 @@ def test_log_q_stays_fp32_under_bf16_autocast() -> None:
     ref, post = posteriors_fp32_and_bf16(enc, seed=5)
     assert post.z.dtype == post.log_q.dtype == torch.float32
     torch.testing.assert_close(post.log_q, ref.log_q, atol=0.5, rtol=0.02)
+
+
+def test_eq12_covariance_gives_each_psi_draw_its_own_sigma_and_the_surrogate_uses_it():
+    enc = _tiny(covariance="noise")
+    torch.nn.init.normal_(enc.logvar_noise.weight, std=1.0)
+    x = torch.tensor([[1, 0, 1, 0, 1, 0, 0, 1]], dtype=torch.float64)
+    h = enc.features(x)
+    torch.manual_seed(3)
+    psi, logvar = enc.draws(h, 4)
+    assert logvar.shape == psi.shape == (4, 1, D) and not torch.allclose(logvar[0], logvar[1])
+    z = torch.zeros(1, D, dtype=torch.float64)
+    by_hand = torch.logsumexp(torch.stack([gaussian_log_prob(z, psi[k], logvar[k]) for k in range(4)]), 0) - math.log(4)
+    torch.testing.assert_close(mixture_log_prob(z, psi, logvar), by_hand)
+    assert SemiImplicitEncoder(I, covariance="x").logvar_noise is None
+    with pytest.raises(ValueError, match="covariance"):
+        SemiImplicitEncoder(I, covariance="full")
+
+
+def test_psi_spread_is_zero_without_noise_weights_and_positive_with_them():
+    enc = _tiny()
+    x = torch.tensor([[1, 0, 1, 0, 1, 0, 0, 1], [0, 1, 1, 1, 0, 0, 1, 0]], dtype=torch.float64)
+    assert enc.psi_spread(x) > 0.1  # ψ strongly noise-driven, σ narrow
+    for layer in enc.layers:
+        torch.nn.init.zeros_(layer.weight)  # ε no longer reaches ψ
+    assert enc.psi_spread(x) == 0.0

@@ -97,3 +97,17 @@ def test_claims_verdicts_follow_the_paired_tests(tmp_path: Path):
     vamp = next(r for r in rows if r["row_a"] == "vae_vamp" and r["metric"] == "ndcg@100")
     assert float(vamp["mean_b"]) == pytest.approx(np.mean(list(ref.values())))
     assert "| p (t / Wilcoxon) |" in (out / "report.md").read_text()
+
+
+def test_a_controlled_variant_is_a_row_of_its_own_compared_with_mult_vae(tmp_path: Path):
+    root = tmp_path / "sweep"
+    users = {str(i): 0.3 + 0.001 * i for i in range(40)}
+    write_per_user(write_run(root / "vae", row="mult_vae"), users)
+    write_per_user(write_run(root / "logistic", row="logistic"), {u: v - 0.1 for u, v in users.items()})
+    write_per_user(write_run(root / "bias", row="logistic", config={"variant": "bias_init"}),
+                   {u: v + 0.002 + 0.0001 * (int(u) % 3) for u, v in users.items()})
+    runs = collect([root])
+    assert sorted(r.row for r in runs) == ["logistic", "logistic[bias_init]", "mult_vae"]
+    assert next(r.label for r in runs if r.row == "logistic[bias_init]") == "Logistic [bias_init]"
+    rows = {c.row_a: c for c in compare(aggregate(runs)) if c.metric == "ndcg@100"}
+    assert rows["logistic[bias_init]"].diff > 0 > rows["logistic"].diff

@@ -27,12 +27,12 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig
 
 import cfrec.config
+from cfrec.callbacks import NonFiniteLossError
+from cfrec.checkpoints import AtomicCheckpointIO, CheckpointError
 from cfrec.data import cache as cache_module
 from cfrec.data.datamodule import prepare_split
 from cfrec.data.protocol import ProtocolError
 from cfrec.data.readers import DataFormatError
-from cfrec.callbacks import NonFiniteLossError
-from cfrec.checkpoints import AtomicCheckpointIO, CheckpointError
 from cfrec.training import record_failure, run
 
 ROOT = Path(cfrec.config.PROJECT_ROOT)

@@ -16,9 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 import cfrec.config
-from cfrec.data.datamodule import CFDataModule
 from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
 from cfrec.checkpoints import run_fingerprint
+from cfrec.data.datamodule import CFDataModule
 from cfrec.per_user import read_per_user
 from cfrec.training import describe_error, record_failure, run
 
@@ -115,7 +115,8 @@ def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test": {"ndcg@100": 0.5}}))
     record_failure(cfg, tmp_path, {"model": "mult"}, ValueError("boom"))
     failed = json.loads((tmp_path / "metrics.json").read_text())
-    assert failed["status"] == "failed" and failed["error"] == "ValueError: boom" and "ValueError" in failed["traceback"]
+    assert failed["status"] == "failed" and failed["error"] == "ValueError: boom"
+    assert "ValueError" in failed["traceback"]
     assert failed["dataset"] == "synthetic" and failed["config"]["seed"] == 98765
     assert json.loads((tmp_path / "metrics.previous.json").read_text())["test"] == {"ndcg@100": 0.5}
     record_failure(cfg, tmp_path / "metrics.json" / "not-a-dir", {}, ValueError("x"))  # unwritable: logs only

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cfrec.config import CONFIG_DIR
 
@@ -45,6 +45,13 @@ def compose_train(*overrides: str, out: Path | None = None, cache: Path | None =
     tiny = ["debug=default"] if debug and not any(o.startswith("debug=") for o in overrides) else []
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose("train", overrides=[*paths, *tiny, *overrides], return_hydra_config=hydra)
+
+
+def row_model(row: str) -> str:
+    """The model a row selects (`- override /model: <name>` in its defaults list)."""
+    defaults = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "row" / f"{row}.yaml").get("defaults", []))
+    [model] = [d["override /model"] for d in defaults if isinstance(d, dict) and "override /model" in d]
+    return model
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cfrec.config import CONFIG_DIR, PROJECT_ROOT
+from cfrec.config import PROJECT_ROOT
 from cfrec.loggers import distinguishing, run_name, swept_keys
 from cfrec.models.schedules import Anneal, Zero
 from cfrec.progress import EpochProgress, QuietConsole, sweep_summary
+from tests.conftest import compose_train
 
 TINY = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "dataset.heldout_users=50"]
 
@@ -191,8 +191,7 @@ def test_help_is_cfrecs_own():
 # --------------------------------------------------------------------------------------------- defaults
 
 def _compose(overrides: list[str]):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_train(*overrides, debug=False)
 
 
 def test_default_run_anneals_beta_to_its_cap_within_its_epochs(tmp_path: Path):

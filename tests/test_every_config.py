@@ -7,21 +7,13 @@ import math
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from cfrec.config import CONFIG_DIR
 from cfrec.training import run
-from tests.conftest import TINY_MODEL, compose_train
+from tests.conftest import TINY_MODEL, compose_train, row_model
 
 MODELS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "row").glob("*.yaml"))
-
-
-def row_model(row: str) -> str:
-    """The model a row selects (`- override /model: <name>` in its defaults list)."""
-    defaults = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "row" / f"{row}.yaml").get("defaults", []))
-    [model] = [d["override /model"] for d in defaults if isinstance(d, dict) and "override /model" in d]
-    return model
 
 
 @pytest.fixture(scope="module")

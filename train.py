@@ -10,17 +10,17 @@ import os
 # 4-9x slower training on a loaded 2-core machine); must be set before torch starts OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import logging  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
+import logging
+import math
+import sys
 
-import hydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
 
-from cfrec.config import CONFIG_DIR, check_config  # noqa: E402
-from cfrec.errors import find_user_error  # noqa: E402
+from cfrec.config import CONFIG_DIR, check_config
+from cfrec.errors import find_user_error
 
 log = logging.getLogger("cfrec")
 

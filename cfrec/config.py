@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cfrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cfrec.data.datamodule import CFDataModule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "conf"
@@ -95,7 +98,7 @@ def compose_config(overrides: list[str], job_name: str) -> DictConfig:
         return compose("train", overrides=overrides, return_hydra_config=False)
 
 
-def prepared_dataset(overrides: list[str], job_name: str) -> tuple[DictConfig, "CFDataModule"]:  # noqa: F821
+def prepared_dataset(overrides: list[str], job_name: str) -> tuple[DictConfig, CFDataModule]:
     """(composed config, datamodule with its split prepared) of the dataset the overrides select."""
     from hydra.utils import instantiate
 

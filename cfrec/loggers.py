@@ -153,6 +153,7 @@ class WandbSummary(pl.Callback):
         if not history or not loggers or not trainer.is_global_zero:
             return
         best = max(history, key=lambda h: h["ndcg@100"])  # the first of equals, as ModelCheckpoint keeps
-        summary = {"best_epoch": int(best["epoch"]), **{f"best/val_{k}": float(v) for k, v in best.items() if k != "epoch"}}
+        summary = {"best_epoch": int(best["epoch"]),
+                   **{f"best/val_{k}": float(v) for k, v in best.items() if k != "epoch"}}
         for lg in loggers:
             lg.experiment.summary.update(summary)

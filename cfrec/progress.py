@@ -77,7 +77,8 @@ class EpochProgress(pl.Callback):
         if validated:  # `*`: better than every earlier epoch (a resumed run's included), as ModelCheckpoint keeps
             ndcg = float(history[-1]["ndcg@100"])
             best = ndcg > max((float(h["ndcg@100"]) for h in history[:-1]), default=float("-inf"))
-            parts.append(f"val Recall@20 {float(history[-1]['recall@20']):.4f}  NDCG@100 {ndcg:.4f}{' *' if best else ''}")
+            recall = float(history[-1]["recall@20"])
+            parts.append(f"val Recall@20 {recall:.4f}  NDCG@100 {ndcg:.4f}{' *' if best else ''}")
         beta = getattr(pl_module, "beta", None)
         if callable(beta) and not getattr(beta, "skip_kl", True):
             parts.append(f"β {float(beta(max(trainer.global_step - 1, 0))):.4f}")

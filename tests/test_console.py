@@ -13,14 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cfrec.config import CONFIG_DIR, PROJECT_ROOT
+from cfrec.config import PROJECT_ROOT
 from cfrec.loggers import distinguishing, run_name, swept_keys
 from cfrec.models.schedules import Anneal, Zero
 from cfrec.progress import EpochProgress, QuietConsole, sweep_summary
+from tests.conftest import compose_train
 
 TINY = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "dataset.heldout_users=50"]
 
@@ -95,7 +95,8 @@ def test_sweep_runs_are_distinct_resolved_grouped_and_the_console_is_short(tmp_p
     assert len({tuple(sorted(r["tags"])) for r in runs}) == 4
     for run in runs:
         assert {"likelihood=logistic", "likelihood=multinomial"} & set(run["tags"]) and "prior=standard" in run["tags"]
-        assert '"precision":"32-true"' in run["config"]["trainer"] or '"precision":"bf16-mixed"' in run["config"]["trainer"]
+        trainer = run["config"]["trainer"]
+        assert '"precision":"32-true"' in trainer or '"precision":"bf16-mixed"' in trainer
         assert "${" not in "".join(run["config"].values())  # the values that ran, not interpolations
         assert {"test/ndcg@100", "test/recall@20", "best_epoch"} <= set(run["summary"])
     assert len([ln for ln in console if " epoch " in f" {ln}" and "/2 " in ln]) == 8
@@ -148,7 +149,8 @@ def test_epoch_line_has_loss_validation_beta_time_and_marks_a_new_best():
     module = SimpleNamespace(history=history, beta=Anneal(cap=0.2, total_anneal_steps=100))
     trainer = SimpleNamespace(callback_metrics={}, max_epochs=10, current_epoch=1, global_step=11)
     line = progress.line(trainer, module)
-    assert line.startswith("epoch  2/10  loss 2.5000  val Recall@20 0.2100  NDCG@100 0.2500  β 0.1000  ") and line.endswith(" s")
+    assert line.startswith("epoch  2/10  loss 2.5000  val Recall@20 0.2100  NDCG@100 0.2500  β 0.1000  ")
+    assert line.endswith(" s")
     history[-1]["ndcg@100"] = 0.35
     module.beta = Zero()  # no KL term: no β shown
     assert "NDCG@100 0.3500 *  " in progress.line(trainer, module) and "β" not in progress.line(trainer, module)
@@ -189,8 +191,7 @@ def test_help_is_cfrecs_own():
 # --------------------------------------------------------------------------------------------- defaults
 
 def _compose(overrides: list[str]):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_train(*overrides, debug=False)
 
 
 def test_default_run_anneals_beta_to_its_cap_within_its_epochs(tmp_path: Path):

@@ -48,7 +48,8 @@ def test_two_process_ddp_run_reports_the_single_process_metrics_of_its_best_chec
     dm.setup()
     model = instantiate(cfg.model, n_items=dm.n_items, _convert_="all")
     model.load_state_dict(torch.load(Path(metrics["best_checkpoint"]), weights_only=False)["state_dict"])
-    pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False).test(model, datamodule=dm, verbose=False)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    trainer.test(model, datamodule=dm, verbose=False)
     assert model.results["test"]["ndcg@100"] == pytest.approx(metrics["test"]["ndcg@100"], abs=1e-6)
     # the two ranks' test lists are gathered in row order: every test user, as one process has them
     users = pd.read_csv(out / "recommendations.csv", dtype={"user": str})["user"]

@@ -12,9 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from cfrec.config import CONFIG_DIR, PROJECT_ROOT, check_config
-from cfrec.data import CFDataModule
+from cfrec.data import CFDataModule, download
 from cfrec.data import __main__ as data_cli
-from cfrec.data import download
 from cfrec.data.download import DownloadError, ensure_raw
 from cfrec.errors import ConfigError, MissingDataError, UserError, find_user_error
 
@@ -36,7 +35,8 @@ def _data_cli(capsys, tmp_path: Path, *argv: str) -> str:
 
 def test_heldout_users_checked_before_any_data_is_read(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"dataset.heldout_users=-1 must be an integer >= 1"):
-        CFDataModule(name="x", format="triplets", raw_path=tmp_path / "absent.csv", heldout_users=-1, cache_dir=tmp_path)
+        CFDataModule(name="x", format="triplets", raw_path=tmp_path / "absent.csv", heldout_users=-1,
+                     cache_dir=tmp_path)
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
@@ -58,7 +58,8 @@ def test_custom_dataset_without_its_options_names_them():
 
 def test_reader_options_are_set_without_a_plus(tmp_path: Path):
     data = tmp_path / "ratings.tsv"
-    data.write_text("user\titem\tscore\n" + "".join(f"u{u}\ti{(u * 7 + k) % 40}\t5\n" for u in range(60) for k in range(8)))
+    data.write_text("user\titem\tscore\n"
+                    + "".join(f"u{u}\ti{(u * 7 + k) % 40}\t5\n" for u in range(60) for k in range(8)))
     cfg = _compose(["dataset=custom", "dataset.format=triplets", f"dataset.raw_path={data}", "dataset.heldout_users=10",
                     "dataset.reader.sep=\\t", "dataset.reader.header=true", "dataset.reader.columns=[user,item]",
                     f"dataset.cache_dir={tmp_path / 'cache'}"])
@@ -69,7 +70,8 @@ def test_reader_options_are_set_without_a_plus(tmp_path: Path):
 
 def test_reader_options_refused_for_a_fixed_format(tmp_path: Path):
     with pytest.raises(ConfigError, match="dataset.reader.sep is set, but only dataset.format=triplets"):
-        CFDataModule(name="x", format="adjacency", raw_path="a.txt", heldout_users=1, reader={"sep": ","}, cache_dir=tmp_path)
+        CFDataModule(name="x", format="adjacency", raw_path="a.txt", heldout_users=1, reader={"sep": ","},
+                     cache_dir=tmp_path)
 
 
 def test_missing_custom_file_names_the_path_it_was_given(tmp_path: Path):
@@ -104,7 +106,8 @@ def test_user_error_found_behind_hydras_instantiation_wrapper():
 # --------------------------------------------------------------------------- the command line: one line, exit 2
 
 def test_data_cli_mistakes_are_one_line(capsys, tmp_path: Path, monkeypatch):
-    assert _data_cli(capsys, tmp_path, "dataset.heldout_users=-1") == "error: dataset.heldout_users=-1 must be an integer >= 1"
+    expected = "error: dataset.heldout_users=-1 must be an integer >= 1"
+    assert _data_cli(capsys, tmp_path, "dataset.heldout_users=-1") == expected
     assert "dataset.format, dataset.raw_path, dataset.heldout_users" in _data_cli(capsys, tmp_path, "dataset=custom")
     assert "Could not find 'dataset/nope'" in _data_cli(capsys, tmp_path, "dataset=nope")
     bad = tmp_path / "ratings.csv"
@@ -112,7 +115,8 @@ def test_data_cli_mistakes_are_one_line(capsys, tmp_path: Path, monkeypatch):
     line = _data_cli(capsys, tmp_path, "dataset=custom", "dataset.format=movielens-csv", f"dataset.raw_path={bad}",
                      "dataset.heldout_users=1")
     assert line == f"error: {bad}:3: user id 'three' is not an integer"
-    line = _data_cli(capsys, tmp_path, "dataset=custom", "dataset.format=triplets", f"dataset.raw_path={tmp_path / 'no.csv'}",
+    line = _data_cli(capsys, tmp_path, "dataset=custom", "dataset.format=triplets",
+                     f"dataset.raw_path={tmp_path / 'no.csv'}",
                      "dataset.heldout_users=1")
     assert line == f"error: dataset.raw_path: {tmp_path / 'no.csv'} does not exist"
     monkeypatch.setattr(download, "fetch", lambda url, *a, **k: (_ for _ in ()).throw(DownloadError(url, "offline")))

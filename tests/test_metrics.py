@@ -43,7 +43,8 @@ def test_metrics_match_liang_reference_on_random_scores():
     ours = ranking_metrics(torch.tensor(scores), torch.tensor(fold_in), torch.tensor(heldout))
     masked = np.where(fold_in > 0, -np.inf, scores)
     for k in (20, 50):
-        np.testing.assert_allclose(ours[f"recall@{k}"].numpy(), liang_recall(masked, heldout, k), rtol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(ours[f"recall@{k}"].numpy(), liang_recall(masked, heldout, k),
+                                   rtol=1e-6, equal_nan=True)
     np.testing.assert_allclose(ours["ndcg@100"].numpy(), liang_ndcg(masked, heldout, 100), rtol=1e-5, equal_nan=True)
 
 

@@ -21,19 +21,19 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig
 
 import cfrec.config
+from cfrec.callbacks import NonFiniteLossError
+from cfrec.checkpoints import AtomicCheckpointIO, CheckpointError
 from cfrec.data import cache as cache_module
 from cfrec.data.datamodule import prepare_split
 from cfrec.data.protocol import ProtocolError
 from cfrec.data.readers import DataFormatError
-from cfrec.callbacks import NonFiniteLossError
-from cfrec.checkpoints import AtomicCheckpointIO, CheckpointError
 from cfrec.training import record_failure, run
+from tests.conftest import compose_train
 
 ROOT = Path(cfrec.config.PROJECT_ROOT)
 EPOCHS = 4
@@ -49,9 +49,7 @@ COMPARED = ("val", "test", "history", "best_epoch", "epochs")
 
 
 def config(out: Path, cache: Path, *overrides: str, epochs: int = EPOCHS, base: list[str] = TINY) -> DictConfig:
-    with initialize_config_dir(config_dir=str(cfrec.config.CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=[f"paths.output_dir={out}", f"paths.cache_dir={cache}", *base,
-                                           f"trainer.max_epochs={epochs}", *overrides])
+    return compose_train(*base, f"trainer.max_epochs={epochs}", *overrides, out=out, cache=cache, debug=False)
 
 
 def train(out: Path, cache: Path, *overrides: str, callbacks: list[pl.Callback] | None = None,

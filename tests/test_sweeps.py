@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from cfrec.config import CONFIG_DIR, PROJECT_ROOT
 from cfrec.report.collect import ROW_LABELS, derive_row, row_label
 from cfrec.report.tables import load_paper
+from tests.conftest import compose_train, row_model
 
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "row").glob("*.yaml"))
 TABLE2 = ["mult_vae", "multinomial", "logistic"]
@@ -26,8 +26,7 @@ TINY = ["dataset=synthetic", "dataset.synthetic.n_users=300", "dataset.synthetic
 
 
 def _compose(overrides: list[str]):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=True)
+    return compose_train(*overrides, debug=False, hydra=True)
 
 
 def _sweep_rows(experiment: str) -> list[str]:
@@ -40,8 +39,7 @@ def _sweep_rows(experiment: str) -> list[str]:
 
 def _missing_model(row: str) -> str | None:
     """The model config a row needs when another engineer has not written it yet."""
-    text = (CONFIG_DIR / "row" / f"{row}.yaml").read_text()
-    model = text.split("override /model:")[1].split()[0]
+    model = row_model(row)
     return None if (CONFIG_DIR / "model" / f"{model}.yaml").exists() else model
 
 

@@ -11,26 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 import cfrec.config
-from cfrec.data.datamodule import CFDataModule
 from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
 from cfrec.checkpoints import run_fingerprint
+from cfrec.data.datamodule import CFDataModule
 from cfrec.per_user import read_per_user
 from cfrec.training import describe_error, record_failure, run
+from tests.conftest import compose_train
 
-TINY = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20",
-        "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false"]
-SMALL_VAE = ["model.encoder.hidden_dims=[32]", "model.encoder.latent_dim=8", "model.decoder_hidden_dims=[32]"]
+TINY = ["debug=default"]  # conf/debug/default.yaml: 200 synthetic users × 60 items, 20 + 20 held out, batches of 50
+SMALL_VAE = ["debug=vae"]  # the same, with q [I→32→2·8], p [8→32→I]
 
 
 def config(out: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(cfrec.config.CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=[f"paths.output_dir={out}", f"paths.cache_dir={out.parent / 'cache'}",
-                                           *TINY, *overrides])
+    return compose_train(*overrides, out=out, cache=out.parent / "cache")
 
 
 def test_neural_run_writes_metrics_and_resumable_checkpoints(tmp_path):
@@ -115,7 +112,8 @@ def test_record_failure_keeps_an_earlier_success_and_never_raises(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test": {"ndcg@100": 0.5}}))
     record_failure(cfg, tmp_path, {"model": "mult"}, ValueError("boom"))
     failed = json.loads((tmp_path / "metrics.json").read_text())
-    assert failed["status"] == "failed" and failed["error"] == "ValueError: boom" and "ValueError" in failed["traceback"]
+    assert failed["status"] == "failed" and failed["error"] == "ValueError: boom"
+    assert "ValueError" in failed["traceback"]
     assert failed["dataset"] == "synthetic" and failed["config"]["seed"] == 98765
     assert json.loads((tmp_path / "metrics.previous.json").read_text())["test"] == {"ndcg@100": 0.5}
     record_failure(cfg, tmp_path / "metrics.json" / "not-a-dir", {}, ValueError("x"))  # unwritable: logs only

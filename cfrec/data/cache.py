@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,7 +101,8 @@ def save_split(split: Split, directory: Path, manifest: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    atomic_write_json(directory / "manifest.json", {**manifest, "split_sha256": sha256_file(npz), "counts": split.counts()})
+    atomic_write_json(directory / "manifest.json",
+                      {**manifest, "split_sha256": sha256_file(npz), "counts": split.counts()})
 
 
 def load_split(directory: Path) -> Split:

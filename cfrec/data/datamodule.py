@@ -6,9 +6,9 @@ import inspect
 import logging
 import numbers
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -90,7 +90,8 @@ def check_options(dataset: Mapping[str, Any], batch_size: Any = 500, eval_batch_
             raise ConfigError(f"dataset.{key} is not a dataset option (options: {', '.join(sorted(known))})")
     formats = ("synthetic", *KNOWN_FORMATS)
     if dataset.get("format") not in formats:
-        raise ConfigError(f"dataset.format={dataset.get('format')} is not a known format (one of: {', '.join(formats)})")
+        raise ConfigError(f"dataset.format={dataset.get('format')} is not a known format "
+                          f"(one of: {', '.join(formats)})")
     for key, value, least in (("heldout_users", dataset.get("heldout_users", 100), 1),
                               ("min_user_items", dataset.get("min_user_items", 5), 0),
                               ("min_item_users", dataset.get("min_item_users", 0), 0),
@@ -181,7 +182,8 @@ class CFDataModule(pl.LightningDataModule):
 
     def _pairs(self, fold_in: Any, heldout: Any) -> DataLoader:
         pairs = PairBatches(fold_in, heldout)
-        return DataLoader(pairs, sampler=OrderedBatches(len(pairs), self.eval_batch_size, *self._rank_world()), batch_size=None,
+        return DataLoader(pairs, sampler=OrderedBatches(len(pairs), self.eval_batch_size, *self._rank_world()),
+                          batch_size=None,
                           generator=self._generator())
 
     def val_dataloader(self) -> DataLoader:

@@ -23,7 +23,8 @@ def binarize(df: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
     """Keep rating > threshold (None keeps every interaction); one row per (user, item)."""
     if threshold is not None:
         if "rating" not in df or df["rating"].isna().all():
-            raise ProtocolError(f"dataset.threshold={threshold} needs ratings, but this data has none; set dataset.threshold=null")
+            raise ProtocolError(f"dataset.threshold={threshold} needs ratings, but this data has none; "
+                                "set dataset.threshold=null")
         df = df[df["rating"] > threshold]
     return df.drop_duplicates(["user", "item"])[["user", "item"]]
 

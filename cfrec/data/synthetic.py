@@ -22,7 +22,8 @@ def synthetic_interactions(
 ) -> pd.DataFrame:
     """Interactions (user, item) of the latent-factor model above; deterministic for a seed."""
     if n_users < 1 or n_items < 2 or mean_items < 1:
-        raise ValueError(f"synthetic data needs n_users >= 1, n_items >= 2, mean_items >= 1 (got {n_users}, {n_items}, {mean_items})")
+        raise ValueError("synthetic data needs n_users >= 1, n_items >= 2, mean_items >= 1 "
+                         f"(got {n_users}, {n_items}, {mean_items})")
     rng = np.random.default_rng(seed)
     theta = rng.normal(size=(n_users, n_factors))
     beta = rng.normal(size=(n_items, n_factors)) / np.sqrt(n_factors)

@@ -68,7 +68,8 @@ def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
 
 def test_changed_source_file_gives_a_new_cache_entry(tmp_path):
     raw = tmp_path / "data.csv"
-    pd.DataFrame({"u": np.repeat(np.arange(30), 6), "i": np.tile(np.arange(6), 30)}).to_csv(raw, index=False, header=False)
+    frame = pd.DataFrame({"u": np.repeat(np.arange(30), 6), "i": np.tile(np.arange(6), 30)})
+    frame.to_csv(raw, index=False, header=False)
     kw = dict(name="t", format="triplets", raw_path=str(raw), heldout_users=5, cache_dir=tmp_path / "cache")
     prepare_split(**kw)
     raw.write_text(raw.read_text() + "99,1\n")

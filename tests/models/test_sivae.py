@@ -10,7 +10,7 @@ from cfrec.models.priors import StandardNormal
 from cfrec.models.sivae import SemiImplicitEncoder, mixture_log_prob
 from tests.conftest import posteriors_fp32_and_bf16
 
-I, D = 8, 2
+I, D = 8, 2  # noqa: E741 (the paper's I items, D latent dims)
 
 
 def _tiny(noise: str = "gaussian", **kw: object) -> SemiImplicitEncoder:

@@ -165,7 +165,8 @@ def test_training_follows_liangs_notebook_model_step_for_step():
     ours = VAE(n_items, encoder, Multinomial(), functools.partial(StandardNormal), Anneal(0.2, total_anneal_steps=10))
     ref = _liang_transcription()(n_items)
     ref.drop.p = 0.0
-    pairs = [(ref.q1, ours.encoder.first), (ref.q2, ours.encoder.head), (ref.p1, ours.decoder[0]), (ref.p2, ours.decoder[2])]
+    pairs = [(ref.q1, ours.encoder.first), (ref.q2, ours.encoder.head),
+             (ref.p1, ours.decoder[0]), (ref.p2, ours.decoder[2])]
     with torch.no_grad():
         for theirs, mine in pairs:
             theirs.weight.copy_(mine.weight)

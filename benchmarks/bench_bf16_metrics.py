@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import OMP_PASSIVE, ROOT, load_average, machine, table  # noqa: E402
+from benchmarks.common import OMP_PASSIVE, ROOT, load_average, machine, table
 
 METRICS = ("ndcg@100", "recall@20", "recall@50")
 PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed"}

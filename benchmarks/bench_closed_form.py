@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import OMP_PASSIVE, emit, load_average, run_child, table  # noqa: E402
+from benchmarks.common import OMP_PASSIVE, emit, load_average, run_child, table
 
 
 def split_of(dataset: str):

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import OMP_PASSIVE, load_average, median, table  # noqa: E402
+from benchmarks.common import OMP_PASSIVE, load_average, median, table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,14 +47,32 @@ def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, subproces
 
 def run_cfrec(checkout: Path, args, work: Path, tag: str) -> dict:
     out = work / f"{tag}-{time.time_ns()}"
-    env = {**os.environ, **OMP_PASSIVE, "PYTHONPATH": str(checkout), "CFREC_CACHE_DIR": str(args.cache_dir),
-           "CFREC_DATA_DIR": os.environ.get("CFREC_DATA_DIR", str(ROOT.parent / "shared" / "data"))}
-    cmd = [sys.executable, "train.py", f"dataset={args.dataset}", f"trainer.max_epochs={args.epochs}", "logger=csv",
-           f"hydra.run.dir={out}", "+trainer.enable_progress_bar=false", *args.overrides]
+    env = {
+        **os.environ,
+        **OMP_PASSIVE,
+        "PYTHONPATH": str(checkout),
+        "CFREC_CACHE_DIR": str(args.cache_dir),
+        "CFREC_DATA_DIR": os.environ.get("CFREC_DATA_DIR", str(ROOT.parent / "shared" / "data")),
+    }
+    cmd = [
+        sys.executable,
+        "train.py",
+        f"dataset={args.dataset}",
+        f"trainer.max_epochs={args.epochs}",
+        "logger=csv",
+        f"hydra.run.dir={out}",
+        "+trainer.enable_progress_bar=false",
+        *args.overrides,
+    ]
     wall, cpu, _ = timed(cmd, checkout, env)
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"wall": wall, "cpu": cpu, "test_ndcg": metrics["test"]["ndcg@100"], "fit": metrics["train_seconds"],
-            "epochs": metrics.get("epochs")}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "test_ndcg": metrics["test"]["ndcg@100"],
+        "fit": metrics["train_seconds"],
+        "epochs": metrics.get("epochs"),
+    }
 
 
 def split_file(args) -> Path:
@@ -67,10 +85,16 @@ def split_file(args) -> Path:
 
 def run_plain(args) -> dict:
     env = {**os.environ, **OMP_PASSIVE, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "plain_loop.py"), "--split", str(split_file(args)),
-           "--epochs", str(args.epochs)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "plain_loop.py"),
+        "--split",
+        str(split_file(args)),
+        "--epochs",
+        str(args.epochs),
+    ]
     wall, cpu, proc = timed(cmd, ROOT, env)
-    result = json.loads(next(l for l in proc.stdout.splitlines()[::-1] if l.startswith("RESULT "))[7:])
+    result = json.loads(next(line for line in proc.stdout.splitlines()[::-1] if line.startswith("RESULT "))[7:])
     return {"wall": wall, "cpu": cpu, "test_ndcg": result["test_ndcg"], "fit": result["fit_s"], "epochs": args.epochs}
 
 
@@ -91,26 +115,58 @@ def main() -> None:
         run_cfrec(ROOT, argparse.Namespace(**{**vars(args), "epochs": 1}), work, "prepare")
     results: dict[str, list[dict]] = {c: [] for c in configs}
     for r in range(args.rounds):
-        order = configs[r % len(configs):] + configs[: r % len(configs)]
+        order = configs[r % len(configs) :] + configs[: r % len(configs)]
         for config in order:
-            res = (run_plain(args) if config == "plain"
-                   else run_cfrec(ROOT if config == "ours" else args.before, args, work, config))
+            res = (
+                run_plain(args)
+                if config == "plain"
+                else run_cfrec(ROOT if config == "ours" else args.before, args, work, config)
+            )
             results[config].append(res)
-            print(f"round {r + 1} {config}: {res['wall']:.1f} s wall, {res['cpu']:.1f} s CPU, fit {res['fit']:.1f} s, "
-                  f"test NDCG@100 {res['test_ndcg']:.4f}; load {load_average()}", flush=True)
+            print(
+                f"round {r + 1} {config}: {res['wall']:.1f} s wall, {res['cpu']:.1f} s CPU, fit {res['fit']:.1f} s, "
+                f"test NDCG@100 {res['test_ndcg']:.4f}; load {load_average()}",
+                flush=True,
+            )
     plain = results.get("plain")
     rows = []
     for config in configs:
         wall = median([x["wall"] for x in results[config]])
         cpu = median([x["cpu"] for x in results[config]])
         fit = median([x["fit"] for x in results[config]])
-        ratio = (f"{median([x['wall'] for x in plain]) / wall:.2f}×", f"{median([x['cpu'] for x in plain]) / cpu:.2f}×") \
-            if plain else ("", "")
-        rows.append([config, f"{wall:.1f}", f"{cpu:.1f}", f"{fit:.1f}", ratio[0], ratio[1],
-                     f"{results[config][-1]['test_ndcg']:.4f}", " / ".join(f"{x['wall']:.1f}" for x in results[config])])
+        ratio = (
+            (f"{median([x['wall'] for x in plain]) / wall:.2f}×", f"{median([x['cpu'] for x in plain]) / cpu:.2f}×")
+            if plain
+            else ("", "")
+        )
+        rows.append(
+            [
+                config,
+                f"{wall:.1f}",
+                f"{cpu:.1f}",
+                f"{fit:.1f}",
+                ratio[0],
+                ratio[1],
+                f"{results[config][-1]['test_ndcg']:.4f}",
+                " / ".join(f"{x['wall']:.1f}" for x in results[config]),
+            ]
+        )
     print()
-    print(table(rows, ["config", "wall s (median)", "CPU s", "fit s (in-process)", "wall speed-up vs plain",
-                       "CPU speed-up vs plain", "test NDCG@100", "per round wall s"]))
+    print(
+        table(
+            rows,
+            [
+                "config",
+                "wall s (median)",
+                "CPU s",
+                "fit s (in-process)",
+                "wall speed-up vs plain",
+                "CPU speed-up vs plain",
+                "test NDCG@100",
+                "per round wall s",
+            ],
+        )
+    )
     print(f"\nload average at the end: {load_average()}")
 
 

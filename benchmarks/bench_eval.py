@@ -26,8 +26,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
 
-from benchmarks.common import (OMP_PASSIVE, cached_rows, emit, load_average, machine, median, run_child,  # noqa: E402
-                               split_heldout, table)
+from benchmarks.common import (  # noqa: E402
+    OMP_PASSIVE,
+    cached_rows,
+    emit,
+    load_average,
+    machine,
+    median,
+    run_child,
+    split_heldout,
+    table,
+)
 
 N_USERS, BATCH = 10_000, 2000
 CONFIGS = ("plain", "ours-fp32", "ours-bf16")
@@ -84,12 +93,12 @@ def child(args) -> None:
         cpu0 = time.process_time()
         for start in range(0, N_USERS, BATCH):
             t0 = time.perf_counter()
-            x = torch.from_numpy(fi[start:start + BATCH].toarray())
+            x = torch.from_numpy(fi[start : start + BATCH].toarray())
             with torch.no_grad():
                 scores = model(x)[0].numpy()
             t1 = time.perf_counter()
             scores[x.numpy() > 0] = -np.inf
-            for name, v in liang_metrics(scores, ho[start:start + BATCH].toarray()).items():
+            for name, v in liang_metrics(scores, ho[start : start + BATCH].toarray()).items():
                 per_user.setdefault(name, []).append(v)
             score_s, metric_s = score_s + t1 - t0, metric_s + time.perf_counter() - t1
         summary = {k: float(np.nanmean(np.concatenate(v))) for k, v in per_user.items()}
@@ -98,11 +107,15 @@ def child(args) -> None:
         from cfrec.metrics import ranking_metrics, summarize
 
         model = mult_vae(fi.shape[1]).eval()
-        amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.config == "ours-bf16" else contextlib.nullcontext
+        amp = (
+            (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+            if args.config == "ours-bf16"
+            else contextlib.nullcontext
+        )
         cpu0 = time.process_time()
         for start in range(0, N_USERS, BATCH):
             t0 = time.perf_counter()
-            f, h = to_torch_csr(fi[start:start + BATCH]), to_torch_csr(ho[start:start + BATCH])
+            f, h = to_torch_csr(fi[start : start + BATCH]), to_torch_csr(ho[start : start + BATCH])
             with amp(), torch.no_grad():
                 scores = model.score(f)
                 t1 = time.perf_counter()
@@ -112,9 +125,17 @@ def child(args) -> None:
         t2 = time.perf_counter()
         summary = summarize({k: torch.cat(v) for k, v in per_user.items()})
         metric_s += time.perf_counter() - t2
-    emit({"config": args.config, "score_s": score_s, "metric_s": metric_s, "total_s": score_s + metric_s,
-          "cpu_s": time.process_time() - cpu0,
-          "ndcg": summary["ndcg@100"], "threads": torch.get_num_threads()})
+    emit(
+        {
+            "config": args.config,
+            "score_s": score_s,
+            "metric_s": metric_s,
+            "total_s": score_s + metric_s,
+            "cpu_s": time.process_time() - cpu0,
+            "ndcg": summary["ndcg@100"],
+            "threads": torch.get_num_threads(),
+        }
+    )
 
 
 def topk_table(threads: int) -> str:
@@ -144,8 +165,10 @@ def topk_table(threads: int) -> str:
             f()
             times[k].append(time.perf_counter() - t)
     base = median(times["torch.topk(k=100, sorted)"])
-    rows = [[k, f"{median(v) * 1000:.0f}", f"{median(v) / base:.2f}", f"{median(v) * N_USERS / BATCH:.2f}"]
-            for k, v in times.items()]
+    rows = [
+        [k, f"{median(v) * 1000:.0f}", f"{median(v) / base:.2f}", f"{median(v) * N_USERS / BATCH:.2f}"]
+        for k, v in times.items()
+    ]
     return table(rows, ["top-100 of 2,000 × 20,108", "ms (median of 3)", "× torch.topk", "s for 10,000 users"])
 
 
@@ -171,32 +194,65 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 3)
     t0 = time.time()
     fold_in, heldout = heldout_users()
-    print(f"# {N_USERS:,} held-out users × {fold_in.shape[1]:,} items: {fold_in.nnz:,} fold-in, {heldout.nnz:,} "
-          f"held-out interactions; batches of {BATCH}")
-    print(f"# machine: {machine()}; load average before: {load_average()}; OpenMP wait policy in the children: "
-          f"{'default' if args.omp_default else 'PASSIVE'}")
+    print(
+        f"# {N_USERS:,} held-out users × {fold_in.shape[1]:,} items: {fold_in.nnz:,} fold-in, {heldout.nnz:,} "
+        f"held-out interactions; batches of {BATCH}"
+    )
+    print(
+        f"# machine: {machine()}; load average before: {load_average()}; OpenMP wait policy in the children: "
+        f"{'default' if args.omp_default else 'PASSIVE'}"
+    )
     results: dict[str, list[dict]] = {c: [] for c in args.configs}
     for r in range(rounds):
-        order = args.configs[r % len(args.configs):] + args.configs[: r % len(args.configs)]
+        order = args.configs[r % len(args.configs) :] + args.configs[: r % len(args.configs)]
         for config in order:
-            res = run_child(__file__, ["--child", config, "--threads", str(args.threads)],
-                            env_extra=None if args.omp_default else OMP_PASSIVE)
+            res = run_child(
+                __file__,
+                ["--child", config, "--threads", str(args.threads)],
+                env_extra=None if args.omp_default else OMP_PASSIVE,
+            )
             results[config].append(res)
-            print(f"#   round {r + 1}: {config:10s} {res['total_s']:.2f} s, CPU {res['cpu_s']:.2f} s (score {res['score_s']:.2f}, metrics "
-                  f"{res['metric_s']:.2f}), NDCG@100 {res['ndcg']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB "
-                  f"(load {load_average()})", flush=True)
+            print(
+                f"#   round {r + 1}: {config:10s} {res['total_s']:.2f} s, CPU {res['cpu_s']:.2f} s "
+                f"(score {res['score_s']:.2f}, metrics "
+                f"{res['metric_s']:.2f}), NDCG@100 {res['ndcg']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB "
+                f"(load {load_average()})",
+                flush=True,
+            )
     base = median([x["total_s"] for x in results.get("plain", [])])
     rows = []
     for config, res in results.items():
         total = median([x["total_s"] for x in res])
-        rows.append([config, f"{total:.2f}", f"{median([x['cpu_s'] for x in res]):.2f}",
-                     f"{median([x['score_s'] for x in res]):.2f}",
-                     f"{median([x['metric_s'] for x in res]):.2f}", f"{base / total:.2f}×" if base == base else "n/a",
-                     f"{max(x['peak_rss_mb'] for x in res):.0f}", f"{res[0]['ndcg']:.4f}",
-                     " / ".join(f"{x['total_s']:.2f}" for x in res)])
+        rows.append(
+            [
+                config,
+                f"{total:.2f}",
+                f"{median([x['cpu_s'] for x in res]):.2f}",
+                f"{median([x['score_s'] for x in res]):.2f}",
+                f"{median([x['metric_s'] for x in res]):.2f}",
+                f"{base / total:.2f}×" if base == base else "n/a",
+                f"{max(x['peak_rss_mb'] for x in res):.0f}",
+                f"{res[0]['ndcg']:.4f}",
+                " / ".join(f"{x['total_s']:.2f}" for x in res),
+            ]
+        )
     print()
-    print(table(rows, ["config", "wall s for 10k users (median)", "CPU s (all threads)", "scoring s", "metrics s", "speed-up vs plain",
-                       "peak RSS MB", "NDCG@100 (untrained)", "per round s"]))
+    print(
+        table(
+            rows,
+            [
+                "config",
+                "wall s for 10k users (median)",
+                "CPU s (all threads)",
+                "scoring s",
+                "metrics s",
+                "speed-up vs plain",
+                "peak RSS MB",
+                "NDCG@100 (untrained)",
+                "per round s",
+            ],
+        )
+    )
     if not args.quick:
         print()
         print(topk_table(args.threads))

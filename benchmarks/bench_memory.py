@@ -25,8 +25,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
 
-from benchmarks.common import (OMP_PASSIVE, SHAPES, cached_rows, emit, load_average, machine, run_child,  # noqa: E402
-                               split_heldout, table)
+from benchmarks.common import (  # noqa: E402
+    OMP_PASSIVE,
+    SHAPES,
+    cached_rows,
+    emit,
+    load_average,
+    machine,
+    run_child,
+    split_heldout,
+    table,
+)
 
 GB = 1024**3
 
@@ -42,9 +51,15 @@ def child(args) -> None:
     rows = cached_rows(args.shape, args.users or None)
     val_users = 4000
     end = rows.indptr[rows.shape[0] - val_users]
-    train = rows.__class__(rows.indptr[: rows.shape[0] - val_users + 1], rows.indices[:end], rows.data[:end],
-                           (rows.shape[0] - val_users, rows.shape[1]))
-    val = rows.__class__(rows.indptr[-val_users - 1:] - end, rows.indices[end:], rows.data[end:], (val_users, rows.shape[1]))
+    train = rows.__class__(
+        rows.indptr[: rows.shape[0] - val_users + 1],
+        rows.indices[:end],
+        rows.data[:end],
+        (rows.shape[0] - val_users, rows.shape[1]),
+    )
+    val = rows.__class__(
+        rows.indptr[-val_users - 1 :] - end, rows.indices[end:], rows.data[end:], (val_users, rows.shape[1])
+    )
     fold_in, heldout = split_heldout(val, 0.2, seed=1)
     torch.manual_seed(0)
     if args.config == "plain":
@@ -63,7 +78,7 @@ def child(args) -> None:
         model.eval()
         fi = fold_in.scipy()
         for start in range(0, val_users, 2000):
-            x = torch.from_numpy(fi[start:start + 2000].toarray())
+            x = torch.from_numpy(fi[start : start + 2000].toarray())
             with torch.no_grad():
                 scores = model(x)[0].numpy()
             scores[x.numpy() > 0] = -np.inf
@@ -78,11 +93,23 @@ def child(args) -> None:
         model = mult_vae(rows.shape[1])
         train_rows = RowBatches(train.scipy())
         pairs = PairBatches(fold_in.scipy(), heldout.scipy())
-        trainer = pl.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed" if args.config == "ours-bf16" else "32-true",
-                             max_epochs=1, limit_train_batches=args.steps, num_sanity_val_steps=0, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-        trainer.fit(model, DataLoader(train_rows, sampler=ShuffledBatches(len(train_rows), 500, 0), batch_size=None),
-                    DataLoader(pairs, sampler=OrderedBatches(len(pairs), 2000), batch_size=None))
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=1,
+            precision="bf16-mixed" if args.config == "ours-bf16" else "32-true",
+            max_epochs=1,
+            limit_train_batches=args.steps,
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(
+            model,
+            DataLoader(train_rows, sampler=ShuffledBatches(len(train_rows), 500, 0), batch_size=None),
+            DataLoader(pairs, sampler=OrderedBatches(len(pairs), 2000), batch_size=None),
+        )
     emit({"config": args.config, "users": int(rows.shape[0]), "nnz": int(rows.nnz)})
 
 
@@ -106,20 +133,49 @@ def main() -> None:
     out = []
     for shape, users, config in plan:
         cached_rows(shape, users)  # generate outside the measured process
-        res = run_child(__file__, ["--child", config, "--shape", shape, "--steps", str(args.steps),
-                                   "--users", str(users or 0)],
-                        env_extra=None if args.omp_default else OMP_PASSIVE)
+        res = run_child(
+            __file__,
+            ["--child", config, "--shape", shape, "--steps", str(args.steps), "--users", str(users or 0)],
+            env_extra=None if args.omp_default else OMP_PASSIVE,
+        )
         full_users, items, full_nnz = SHAPES[shape]
-        extra = 0 if res["users"] >= full_users else csr_bytes(full_nnz, full_users) - csr_bytes(res["nnz"], res["users"])
+        extra = (
+            0 if res["users"] >= full_users else csr_bytes(full_nnz, full_users) - csr_bytes(res["nnz"], res["users"])
+        )
         full = res["peak_rss_mb"] * 2**20 + max(extra, 0)
-        out.append([shape, f"{items:,}", f"{res['users']:,} of {full_users:,}", config, f"{res['peak_rss_mb']:.0f}",
-                    f"{extra / 2**20:+.0f}", f"{full / GB:.2f}", "yes" if full < 8 * GB else "NO"])
+        out.append(
+            [
+                shape,
+                f"{items:,}",
+                f"{res['users']:,} of {full_users:,}",
+                config,
+                f"{res['peak_rss_mb']:.0f}",
+                f"{extra / 2**20:+.0f}",
+                f"{full / GB:.2f}",
+                "yes" if full < 8 * GB else "NO",
+            ]
+        )
         print(f"#   {shape} {config}: peak RSS {res['peak_rss_mb']:.0f} MB (load {load_average()})", flush=True)
     print()
-    print(table(out, ["shape", "items", "users in the run", "config", "peak RSS MB", "CSR of the other users MB",
-                      "full-data peak GB (extrapolated)", "< 8 GB"]))
-    print(f"\n# {args.steps} training steps of 500 users + validation of 2 × 2,000 users per run; "
-          f"load average after: {load_average()}; wall {time.time() - t0:.0f} s")
+    print(
+        table(
+            out,
+            [
+                "shape",
+                "items",
+                "users in the run",
+                "config",
+                "peak RSS MB",
+                "CSR of the other users MB",
+                "full-data peak GB (extrapolated)",
+                "< 8 GB",
+            ],
+        )
+    )
+    print(
+        f"\n# {args.steps} training steps of 500 users + validation of 2 × 2,000 users per run; "
+        f"load average after: {load_average()}; wall {time.time() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

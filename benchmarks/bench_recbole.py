@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import OMP_PASSIVE, cache_dir, cached_rows, load_average, machine, median, run_child, table  # noqa: E402
+from benchmarks.common import OMP_PASSIVE, cache_dir, cached_rows, load_average, machine, median, run_child, table
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,7 +41,10 @@ def main() -> None:
     npz = cache_dir() / f"ml-20m-{args.users}-0.npz"
     batches = math.ceil(args.users / 500)
     env = None if args.omp_default else OMP_PASSIVE
-    print(f"# {rows.shape[0]:,} users × {rows.shape[1]:,} items, {rows.nnz:,} interactions ({npz}); {batches} batches of 500")
+    print(
+        f"# {rows.shape[0]:,} users × {rows.shape[1]:,} items, {rows.nnz:,} interactions ({npz}); "
+        f"{batches} batches of 500"
+    )
     print(f"# machine: {machine()}; load average before: {load_average()}")
     results: dict[str, list[dict]] = {c: [] for c in args.configs}
     for r in range(args.rounds):
@@ -50,15 +53,39 @@ def main() -> None:
                 if not Path(args.recbole_python).exists():
                     print(f"#   RecBole skipped: {args.recbole_python} not found (see this file's docstring)")
                     continue
-                res = run_child_with(args.recbole_python, HERE / "recbole_multivae.py",
-                                     ["--npz", str(npz), "--users", str(args.users)], env)
+                res = run_child_with(
+                    args.recbole_python,
+                    HERE / "recbole_multivae.py",
+                    ["--npz", str(npz), "--users", str(args.users)],
+                    env,
+                )
             else:
-                res = run_child(HERE / "bench_train_epoch.py",
-                                ["--child", config, "--users", str(args.users), "--steps", str(batches - 3),
-                                 "--warmup", "3", "--shape", "ml-20m", "--device", "cpu", "--threads", "0"], env_extra=env)
+                res = run_child(
+                    HERE / "bench_train_epoch.py",
+                    [
+                        "--child",
+                        config,
+                        "--users",
+                        str(args.users),
+                        "--steps",
+                        str(batches - 3),
+                        "--warmup",
+                        "3",
+                        "--shape",
+                        "ml-20m",
+                        "--device",
+                        "cpu",
+                        "--threads",
+                        "0",
+                    ],
+                    env_extra=env,
+                )
             results[config].append(res)
-            print(f"#   round {r + 1}: {config:10s} {res['step_s']:.3f} s/step, CPU {res['cpu_step_s']:.3f} s/step, "
-                  f"peak RSS {res['peak_rss_mb']:.0f} MB (load {load_average()})", flush=True)
+            print(
+                f"#   round {r + 1}: {config:10s} {res['step_s']:.3f} s/step, CPU {res['cpu_step_s']:.3f} s/step, "
+                f"peak RSS {res['peak_rss_mb']:.0f} MB (load {load_average()})",
+                flush=True,
+            )
     results = {k: v for k, v in results.items() if v}
     base = results.get("recbole") or results.get("plain")
     b, bc = median([x["step_s"] for x in base]), median([x["cpu_step_s"] for x in base])
@@ -66,12 +93,35 @@ def main() -> None:
     for config, res in results.items():
         step, cpu = median([x["step_s"] for x in res]), median([x["cpu_step_s"] for x in res])
         extra = f"dataset build {res[0]['prep_s']:.0f} s" if config == "recbole" else ""
-        rows_out.append([config, f"{step:.3f}", f"{step * batches:.1f}", f"{b / step:.2f}×", f"{cpu:.3f}",
-                         f"{bc / cpu:.2f}×", f"{max(x['peak_rss_mb'] for x in res):.0f}", extra])
+        rows_out.append(
+            [
+                config,
+                f"{step:.3f}",
+                f"{step * batches:.1f}",
+                f"{b / step:.2f}×",
+                f"{cpu:.3f}",
+                f"{bc / cpu:.2f}×",
+                f"{max(x['peak_rss_mb'] for x in res):.0f}",
+                extra,
+            ]
+        )
     name = "RecBole" if "recbole" in results else "plain"
     print()
-    print(table(rows_out, ["config", "s/step (median)", f"epoch s ({batches} batches)", f"speed-up vs {name}",
-                           "CPU s/step", "CPU speed-up", "peak RSS MB", "note"]))
+    print(
+        table(
+            rows_out,
+            [
+                "config",
+                "s/step (median)",
+                f"epoch s ({batches} batches)",
+                f"speed-up vs {name}",
+                "CPU s/step",
+                "CPU speed-up",
+                "peak RSS MB",
+                "note",
+            ],
+        )
+    )
     print(f"\n# load average after: {load_average()}; wall {time.time() - t0:.0f} s")
 
 
@@ -84,7 +134,7 @@ def run_child_with(python: str, script: Path, args: list[str], env_extra: dict |
     proc = subprocess.run([python, str(script), *args], capture_output=True, text=True, env=env, timeout=3600)
     for line in proc.stdout.splitlines()[::-1]:
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
 
 

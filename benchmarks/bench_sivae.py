@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_train_epoch import footer, measure, parser  # noqa: E402
-from benchmarks.common import median, table  # noqa: E402
+from benchmarks.bench_train_epoch import footer, measure, parser
+from benchmarks.common import median, table
 
 
 def main() -> None:

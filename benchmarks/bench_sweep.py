@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import OMP_PASSIVE, load_average, table  # noqa: E402
+from benchmarks.common import OMP_PASSIVE, load_average, table
 
 ROOT = Path(__file__).resolve().parents[1]
 

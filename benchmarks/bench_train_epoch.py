@@ -30,8 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
 
-from benchmarks.common import (OMP_PASSIVE, SHAPES, cached_rows, emit, load_average, machine, median, run_child,  # noqa: E402
-                               table)
+from benchmarks.common import OMP_PASSIVE, SHAPES, cached_rows, emit, load_average, machine, median, run_child, table  # noqa: E402
 
 BATCH = 500
 CONFIGS = ("plain", "ours-fp32", "ours-bf16")
@@ -39,7 +38,8 @@ EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16", "floor-fp32", "floor-bf16", "ours-f
 # ours-*-mmap: ours without `cfrec.callbacks.reuse_freed_memory` (glibc's default: big blocks mmapped per use),
 # which train.py's default callbacks apply and ours-* here apply too
 # floor-*: the step's unavoidable FLOPs only, the decoder's three (500 × 600) · (600 × I) products (forward,
-# input gradient, weight gradient: 36 GFLOP a step on ML-20M's shape) at the rate this machine runs them  # the VAE with SIVAE's encoder (benchmarks/bench_sivae.py)
+# input gradient, weight gradient: 36 GFLOP a step on ML-20M's shape) at the rate this machine runs them;
+# sivae-*: the VAE with SIVAE's encoder (benchmarks/bench_sivae.py)
 
 
 def child(args) -> None:
@@ -64,7 +64,7 @@ def child(args) -> None:
         w = torch.randn(n_items, hidden, dtype=dtype, device=args.device)
         b = torch.randn(n_items, dtype=dtype, device=args.device)
         g = torch.randn(BATCH, n_items, dtype=dtype, device=args.device)
-        for step in range(n_steps):
+        for _ in range(n_steps):
             torch.addmm(b, h, w.t())  # forward
             g @ w  # input gradient
             g.t() @ h  # weight gradient
@@ -78,8 +78,9 @@ def child(args) -> None:
 
         model = PlainMultVAE(rows.shape[1]).to(args.device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = torch.utils.data.DataLoader(DenseRows(rows), batch_size=BATCH, shuffle=True,
-                                             generator=torch.Generator().manual_seed(0))
+        loader = torch.utils.data.DataLoader(
+            DenseRows(rows), batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
         for step, x in enumerate(loader):
             if step == n_steps:
                 break
@@ -109,18 +110,33 @@ def child(args) -> None:
                 cpu_ends.append(time.process_time())
 
         trainer = pl.Trainer(
-            accelerator="gpu" if args.device.startswith("cuda") else "cpu", devices=1,
-            precision="bf16-mixed" if "bf16" in args.config else "32-true", max_steps=n_steps,
-            limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, callbacks=[StepClock()],
+            accelerator="gpu" if args.device.startswith("cuda") else "cpu",
+            devices=1,
+            precision="bf16-mixed" if "bf16" in args.config else "32-true",
+            max_steps=n_steps,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[StepClock()],
         )
         trainer.fit(model, train_dataloaders=loader)
     first = max(args.warmup - 1, 0)
     steps, cpu_steps = np.diff(ends[first:]), np.diff(cpu_ends[first:])
-    emit({"config": args.config, "step_s": float(np.median(steps)), "steps": len(steps),
-          "cpu_step_s": float(np.median(cpu_steps)),
-          "data_path": data_path, "threads": torch.get_num_threads(), "device": args.device,
-          "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20) if args.device.startswith("cuda") else None})
+    emit(
+        {
+            "config": args.config,
+            "step_s": float(np.median(steps)),
+            "steps": len(steps),
+            "cpu_step_s": float(np.median(cpu_steps)),
+            "data_path": data_path,
+            "threads": torch.get_num_threads(),
+            "device": args.device,
+            "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20) if args.device.startswith("cuda") else None,
+        }
+    )
 
 
 def _cfrec_loader(rows):
@@ -135,7 +151,7 @@ def _cfrec_loader(rows):
     except ImportError:
         import numpy as np
 
-        from cfrec.models.vae import UserBatch  # noqa: F401  (the batch type the VAE expects)
+        from cfrec.models.vae import UserBatch
 
         class NumpyRows(torch.utils.data.Dataset):
             def __len__(self):
@@ -151,7 +167,7 @@ def _cfrec_loader(rows):
 
             def __iter__(self):
                 order = np.random.default_rng(0).permutation(rows.shape[0])
-                return iter([order[i:i + BATCH] for i in range(0, len(order), BATCH)])
+                return iter([order[i : i + BATCH] for i in range(0, len(order), BATCH)])
 
         data, path = NumpyRows(), "numpy CSR slices (no scipy)"
         return torch.utils.data.DataLoader(data, sampler=Shuffled(), batch_size=None), path
@@ -182,21 +198,40 @@ def measure(args) -> tuple[dict[str, list[dict]], int]:
     rows = cached_rows(args.shape, args.users)
     n_users = args.users or SHAPES[args.shape][0]
     steps_per_epoch = math.ceil(n_users / BATCH)
-    print(f"# {args.shape} shape: {rows.shape[0]:,} users × {rows.shape[1]:,} items, {rows.nnz:,} interactions; "
-          f"batch {BATCH} → {steps_per_epoch} steps/epoch")
+    print(
+        f"# {args.shape} shape: {rows.shape[0]:,} users × {rows.shape[1]:,} items, {rows.nnz:,} interactions; "
+        f"batch {BATCH} → {steps_per_epoch} steps/epoch"
+    )
     print(f"# machine: {machine()}; device {args.device}")
-    print(f"# load average before: {load_average()}; OpenMP wait policy in the children: "
-          f"{'default' if args.omp_default else 'PASSIVE'}")
+    print(
+        f"# load average before: {load_average()}; OpenMP wait policy in the children: "
+        f"{'default' if args.omp_default else 'PASSIVE'}"
+    )
     results: dict[str, list[dict]] = {c: [] for c in args.configs}
-    passthrough = ["--steps", str(args.steps), "--warmup", str(args.warmup), "--shape", args.shape,
-                   "--device", args.device, "--threads", str(args.threads)] + (["--users", str(args.users)] if args.users else [])
+    passthrough = [
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--shape",
+        args.shape,
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ] + (["--users", str(args.users)] if args.users else [])
     for r in range(args.rounds):
-        order = args.configs[r % len(args.configs):] + args.configs[: r % len(args.configs)]
+        order = args.configs[r % len(args.configs) :] + args.configs[: r % len(args.configs)]
         for config in order:
-            res = run_child(__file__, ["--child", config, *passthrough], env_extra=None if args.omp_default else OMP_PASSIVE)
+            res = run_child(
+                __file__, ["--child", config, *passthrough], env_extra=None if args.omp_default else OMP_PASSIVE
+            )
             results[config].append(res)
-            print(f"#   round {r + 1}: {config:10s} {res['step_s']:.3f} s/step, CPU {res['cpu_step_s']:.3f} s/step, "
-                  f"peak RSS {res['peak_rss_mb']:.0f} MB (load {load_average()})", flush=True)
+            print(
+                f"#   round {r + 1}: {config:10s} {res['step_s']:.3f} s/step, CPU {res['cpu_step_s']:.3f} s/step, "
+                f"peak RSS {res['peak_rss_mb']:.0f} MB (load {load_average()})",
+                flush=True,
+            )
     return results, steps_per_epoch
 
 
@@ -205,20 +240,39 @@ def summary_row(config: str, res: list[dict], steps_per_epoch: int, base: list[d
     step, cpu = median([x["step_s"] for x in res]), median([x["cpu_step_s"] for x in res])
     b, b_cpu = (median([x["step_s"] for x in base]), median([x["cpu_step_s"] for x in base])) if base else (None, None)
     gpu = max((x["gpu_peak_mb"] or 0) for x in res)
-    return [config, f"{step:.3f}", f"{step * steps_per_epoch:.1f}", f"{b / step:.2f}×" if b else "n/a", f"{cpu:.3f}",
-            f"{b_cpu / cpu:.2f}×" if b_cpu else "n/a", f"{max(x['peak_rss_mb'] for x in res):.0f}",
-            f"{gpu:.0f}" if gpu else "–", " / ".join(f"{x['step_s']:.3f}" for x in res)]
+    return [
+        config,
+        f"{step:.3f}",
+        f"{step * steps_per_epoch:.1f}",
+        f"{b / step:.2f}×" if b else "n/a",
+        f"{cpu:.3f}",
+        f"{b_cpu / cpu:.2f}×" if b_cpu else "n/a",
+        f"{max(x['peak_rss_mb'] for x in res):.0f}",
+        f"{gpu:.0f}" if gpu else "–",
+        " / ".join(f"{x['step_s']:.3f}" for x in res),
+    ]
 
 
-HEADER = ["config", "s/step (median)", "epoch s (extrapolated)", "speed-up", "CPU s/step (all threads)",
-          "CPU speed-up", "peak RSS MB", "peak GPU MB", "per round s/step"]
+HEADER = [
+    "config",
+    "s/step (median)",
+    "epoch s (extrapolated)",
+    "speed-up",
+    "CPU s/step (all threads)",
+    "CPU speed-up",
+    "peak RSS MB",
+    "peak GPU MB",
+    "per round s/step",
+]
 
 
 def footer(args, results, t0) -> str:
     first = next(iter(results.values()))[0]
-    return (f"# {args.steps} timed steps (+{args.warmup} warm-up) per config per round, {args.rounds} round(s); "
-            f"torch threads {first['threads']}; data path of ours: {[r[0]['data_path'] for r in results.values()]}; "
-            f"load average after: {load_average()}; wall {time.time() - t0:.0f} s")
+    return (
+        f"# {args.steps} timed steps (+{args.warmup} warm-up) per config per round, {args.rounds} round(s); "
+        f"torch threads {first['threads']}; data path of ours: {[r[0]['data_path'] for r in results.values()]}; "
+        f"load average after: {load_average()}; wall {time.time() - t0:.0f} s"
+    )
 
 
 def main() -> None:
@@ -229,15 +283,21 @@ def main() -> None:
     results, steps_per_epoch = measure(args)
     base = results.get("plain")
     print()
-    print(table([summary_row(c, r, steps_per_epoch, base) for c, r in results.items()],
-                [h.replace("speed-up", "speed-up vs plain") if "speed-up" in h else h for h in HEADER]))
+    print(
+        table(
+            [summary_row(c, r, steps_per_epoch, base) for c, r in results.items()],
+            [h.replace("speed-up", "speed-up vs plain") if "speed-up" in h else h for h in HEADER],
+        )
+    )
     for precision in ("fp32", "bf16"):
         ours, floor = results.get(f"ours-{precision}"), results.get(f"floor-{precision}")
         if ours and floor:
             ratio = median([x["cpu_step_s"] for x in ours]) / median([x["cpu_step_s"] for x in floor])
             wall = median([x["step_s"] for x in ours]) / median([x["step_s"] for x in floor])
-            print(f"\nours-{precision} ÷ its FLOP floor (the decoder's three products alone): "
-                  f"{ratio:.2f}× CPU time, {wall:.2f}× wall")
+            print(
+                f"\nours-{precision} ÷ its FLOP floor (the decoder's three products alone): "
+                f"{ratio:.2f}× CPU time, {wall:.2f}× wall"
+            )
     print()
     print(footer(args, results, t0))
 

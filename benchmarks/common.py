@@ -56,13 +56,24 @@ class SparseRows:
         np.cumsum(counts, out=crow[1:])
         take = np.repeat(start - crow[:-1], counts) + np.arange(crow[-1])
         return torch.sparse_csr_tensor(
-            torch.from_numpy(crow), torch.from_numpy(self.indices[take].astype(np.int64)),
-            torch.from_numpy(self.data[take]), size=(len(index), self.shape[1]), check_invariants=False,
+            torch.from_numpy(crow),
+            torch.from_numpy(self.indices[take].astype(np.int64)),
+            torch.from_numpy(self.data[take]),
+            size=(len(index), self.shape[1]),
+            check_invariants=False,
         ).to(device)
 
 
-def long_tail_rows(n_users: int, n_items: int, nnz: int, seed: int = 0, zipf_a: float = 1.2,
-                   zipf_offset: float = 50.0, sigma: float = 1.0, min_items: int = 5) -> SparseRows:
+def long_tail_rows(
+    n_users: int,
+    n_items: int,
+    nnz: int,
+    seed: int = 0,
+    zipf_a: float = 1.2,
+    zipf_offset: float = 50.0,
+    sigma: float = 1.0,
+    min_items: int = 5,
+) -> SparseRows:
     """A 0/1 matrix with Zipf item popularity p_i ∝ (rank_i + offset)^−a (ranks shuffled over item ids) and
     log-normal user activity (≥ min_items), about `nnz` non-zeros in all; sorted column indices per row.
 
@@ -190,12 +201,15 @@ def run_child(script: str | Path, args: list[str], timeout: float = 900, env_ext
     """Run `python script args` in a fresh process; it prints one JSON line prefixed `RESULT ` (returned)."""
     env = dict(os.environ) | (env_extra or {})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
     for line in proc.stdout.splitlines()[::-1]:
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"{script} {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(
+        f"{script} {' '.join(args)} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
 
 
 def emit(result: dict) -> None:
@@ -226,5 +240,7 @@ def machine() -> str:
     except OSError:
         pass
     amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: None)()
-    return (f"{model}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"AMX {'yes' if amx else 'no' if amx is not None else '?'}, {platform.machine()}")
+    return (
+        f"{model}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"AMX {'yes' if amx else 'no' if amx is not None else '?'}, {platform.machine()}"
+    )

@@ -78,14 +78,21 @@ def main() -> None:
         result = run(cfg, out, {"model": "mult"}, [clock])
     total = (time.perf_counter() - start[0], time.process_time() - start[1])
     epochs = result["epochs"]
-    print(f"imports {IMPORTED - T0:.2f} s; run {total[0]:.2f} s wall, {total[1]:.2f} s CPU; {epochs} epochs; "
-          f"load {os.getloadavg()}")
+    print(
+        f"imports {IMPORTED - T0:.2f} s; run {total[0]:.2f} s wall, {total[1]:.2f} s CPU; {epochs} epochs; "
+        f"load {os.getloadavg()}"
+    )
     print(f"{'phase':50s} {'wall s/epoch':>12s} {'CPU s/epoch':>12s} {'share of run CPU':>16s}")
     for phase in clock.wall:
-        print(f"{phase:50s} {clock.wall[phase] / epochs:12.3f} {clock.cpu[phase] / epochs:12.3f} "
-              f"{clock.cpu[phase] / total[1]:16.1%}")
+        print(
+            f"{phase:50s} {clock.wall[phase] / epochs:12.3f} {clock.cpu[phase] / epochs:12.3f} "
+            f"{clock.cpu[phase] / total[1]:16.1%}"
+        )
     rest = total[1] - sum(clock.cpu.values())
-    print(f"{'outside epochs (data, setup, final validate+test)':50s} {'':12s} {rest / epochs:12.3f} {rest / total[1]:16.1%}")
+    print(
+        f"{'outside epochs (data, setup, final validate+test)':50s} {'':12s} {rest / epochs:12.3f} "
+        f"{rest / total[1]:16.1%}"
+    )
     if torch_profile:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 

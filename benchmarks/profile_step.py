@@ -41,7 +41,9 @@ def main() -> None:
     model = mult_vae(data.shape[1], encoder=args.encoder)
     opt = model.configure_optimizers()
     rng = np.random.default_rng(0)
-    batches = [data.torch_rows(np.sort(rng.choice(data.shape[0], args.batch, replace=False))) for _ in range(args.steps + 2)]
+    batches = [
+        data.torch_rows(np.sort(rng.choice(data.shape[0], args.batch, replace=False))) for _ in range(args.steps + 2)
+    ]
     amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
 
     def step(x):
@@ -58,8 +60,11 @@ def main() -> None:
             with torch.profiler.record_function("## step"):
                 step(x)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=40))
-    print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=12,
-                                                             max_name_column_width=30, max_shapes_column_width=60))
+    print(
+        prof.key_averages(group_by_input_shape=True).table(
+            sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=30, max_shapes_column_width=60
+        )
+    )
 
 
 if __name__ == "__main__":

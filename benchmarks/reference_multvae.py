@@ -110,13 +110,19 @@ def train(split, seed: int, epochs: int, total_anneal_steps: int = 200000, annea
         if val > best:
             best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    return {"seed": seed, "val_ndcg@100": best, "test": evaluate(model, split.test_tr, split.test_te),
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "seed": seed,
+        "val_ndcg@100": best,
+        "test": evaluate(model, split.test_tr, split.test_te),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides selecting the dataset, e.g. dataset=ml-1m-implicit")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides selecting the dataset, e.g. dataset=ml-1m-implicit"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--total-anneal-steps", type=int, default=200000, help="β = min(0.2, step / this)")

@@ -113,8 +113,9 @@ class RunCheckpoint(ModelCheckpoint):
       `last.ckpt`.
     * `last.ckpt` (full: weights, Adam, loops, callbacks, cfrec's fingerprint and history) is written at
       the end of the first epoch, then at the end of an epoch once `last_every_s` seconds have passed since
-      the previous write, and always at the end of the last epoch (max_epochs, or a callback stopping). Lightning 2.6 writes it only at the epochs
-      where the best checkpoint changes; here it is written whether or not validation improved.
+      the previous write, and always at the end of the last epoch (max_epochs, or a callback stopping).
+      Lightning 2.6 writes it only at the epochs where the best checkpoint changes; here it is written
+      whether or not validation improved.
       `last_every_s: 0` writes it at every epoch end.
     * A best checkpoint that a newer best replaces is deleted only once a `last.ckpt` that no longer
       refers to it is in place, so the files a `last.ckpt` names always exist.

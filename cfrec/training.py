@@ -19,9 +19,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from pytorch_lightning.callbacks import EarlyStopping
 from lightning_fabric.plugins import CheckpointIO
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -30,9 +30,9 @@ from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
 from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
-from cfrec.export import write_test_recommendations
 from cfrec.evaluate import run_list_figures
 from cfrec.evaluation import evaluate_lists, evaluate_per_user
+from cfrec.export import write_test_recommendations
 from cfrec.metrics import summarize
 from cfrec.models.base import CFModule, FittedRecommender
 from cfrec.per_user import FILENAME as PER_USER_FILE

@@ -79,7 +79,8 @@ class ShuffledBatches(Sampler[np.ndarray]):
 
     def __iter__(self):
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        starts = range(self.rank * self.batch_size, len(self) * self.world * self.batch_size, self.world * self.batch_size)
+        stride = self.world * self.batch_size
+        starts = range(self.rank * self.batch_size, len(self) * stride, stride)
         return iter([order[i : i + self.batch_size] for i in starts])
 
 

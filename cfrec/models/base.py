@@ -8,13 +8,16 @@ fold-in evaluation with the shared metrics), so a subclass only writes `training
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import scipy.sparse as sp
 import torch
 
 from cfrec.metrics import ranked_metrics, summarize
+
+if TYPE_CHECKING:  # only for annotations: cfrec.data imports the models' modules at run time
+    from cfrec.data.split import Split
 
 
 class CFModule(pl.LightningModule, abc.ABC):
@@ -111,7 +114,7 @@ class FittedRecommender(abc.ABC):
     chosen: dict[str, Any]
 
     @abc.abstractmethod
-    def fit(self, split: "Split") -> "FittedRecommender":  # noqa: F821 (forward ref, avoids an import cycle)
+    def fit(self, split: Split) -> FittedRecommender:
         """Learn from `split.train` (and optionally `split.val_tr` / `split.val_te`)."""
 
     @abc.abstractmethod

@@ -17,7 +17,7 @@ class Schedule(abc.ABC):
 
     skip_kl: ClassVar[bool] = False
 
-    def start(self, total_steps: float) -> None:
+    def start(self, total_steps: float) -> None:  # noqa: B027 (a no-op hook that schedules may override)
         """Learn the run's total number of optimiser steps (only fraction-based schedules use it)."""
 
     @abc.abstractmethod

@@ -19,8 +19,7 @@ from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
 from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
 from cfrec.report.paired import compare, comparisons_csv
-from cfrec.report.tables import (PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv,
-                                 runs_csv)
+from cfrec.report.tables import PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv, runs_csv
 
 
 def report(roots: list[str | Path], out: str | Path | None = None, split: str = "test",

@@ -68,7 +68,8 @@ def caveats(group: Group | None) -> list[str]:
     improving = [r for r in group.runs if "epochs" in r.metrics and not r.metrics.get("stopped_early")
                  and r.metrics.get("best_epoch", 0) + 1 > STILL_IMPROVING * r.metrics["epochs"]]
     if improving:
-        out.append(f"{row_label(group.row)}: best epoch in the last tenth of the budget ({len(improving)}/{group.n} runs)")
+        out.append(f"{row_label(group.row)}: best epoch in the last tenth of the budget "
+                   f"({len(improving)}/{group.n} runs)")
     return out
 
 

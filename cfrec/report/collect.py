@@ -5,10 +5,10 @@ A run is a directory holding `metrics.json` (written by `cfrec.training.run`, or
 is an *incomplete* run (still running, killed, or crashed before anything was written).
 
 A run's `variant` (a name given on the command line to a controlled run of a row, e.g. `variant=bias_init`)
-makes it a row of its own, `<row>[<variant>]`. The row of a run is otherwise, in order: the `row` key of its config (set by the presets' `conf/row/<name>.yaml`),
-the `row` group choice, or a name derived from its choices (model / likelihood / prior / beta) and
-`model.l2`, so that hand-written sweeps such as `model=mult beta=zero likelihood=logistic` still land on
-the paper's "Logistic" row.
+makes it a row of its own, `<row>[<variant>]`. The row of a run is otherwise, in order: the `row` key of its
+config (set by the presets' `conf/row/<name>.yaml`), the `row` group choice, or a name derived from its
+choices (model / likelihood / prior / beta) and `model.l2`, so that hand-written sweeps such as
+`model=mult beta=zero likelihood=logistic` still land on the paper's "Logistic" row.
 """
 
 from __future__ import annotations
@@ -43,8 +43,16 @@ ROW_LABELS: dict[str, str] = {
     "beta_search": "Mult-VAE (β search)",
 }
 # model config name -> row name for models that are their own row
-_MODEL_ROWS = {"dae": "mult_dae", "wmf": "wmf", "slim": "slim", "cdae": "cdae", "awae": "awae", "ease": "ease",
-               "recvae": "recvae", "popularity": "popularity"}
+_MODEL_ROWS = {
+    "dae": "mult_dae",
+    "wmf": "wmf",
+    "slim": "slim",
+    "cdae": "cdae",
+    "awae": "awae",
+    "ease": "ease",
+    "recvae": "recvae",
+    "popularity": "popularity",
+}
 # the VAE family's base names and the parts of Liang's Mult-VAE
 _VAE_BASES = {"mult": ("mult_vae", "VAE"), "iaf": ("vae_iaf", "VAE+IAF"), "sivae": ("sivae", "SIVAE")}
 _VAE_DEFAULTS = {"likelihood": "multinomial", "prior": "standard", "beta": "anneal"}
@@ -166,8 +174,9 @@ def load_run(run_dir: Path) -> Run:
         h_config, h_choices = _hydra_files(run_dir)
         config = config if config is not None else h_config
         choices = choices if choices is not None else h_choices
-    dataset = metrics.get("dataset") or ((config.get("dataset") or {}).get("name")
-                                         if isinstance(config.get("dataset"), dict) else None)
+    dataset = metrics.get("dataset") or (
+        (config.get("dataset") or {}).get("name") if isinstance(config.get("dataset"), dict) else None
+    )
     dataset = str(dataset or choices.get("dataset") or "unknown")
     derived = derive_row(choices, config)
     explicit = config.get("row") or choices.get("row")
@@ -179,8 +188,14 @@ def load_run(run_dir: Path) -> Run:
     seed = metrics.get("seed", config.get("seed"))
     error = None
     if status != "ok":
-        error = str(metrics.get("error") or ("no metrics.json (running, killed, or crashed before writing it)"
-                                             if status == "incomplete" else "failed without an error message"))
+        error = str(
+            metrics.get("error")
+            or (
+                "no metrics.json (running, killed, or crashed before writing it)"
+                if status == "incomplete"
+                else "failed without an error message"
+            )
+        )
     return Run(run_dir, status, dataset, row, int(seed) if seed is not None else None, metrics, error, notes, mtime)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from cfrec.report.collect import Run  # noqa: E402
-from cfrec.report.tables import METRIC_LABELS, _dataset_order, _row_order, dataset_label  # noqa: E402
+from cfrec.report.collect import Run
+from cfrec.report.tables import METRIC_LABELS, _dataset_order, _row_order, dataset_label
 
 
 def _slug(text: str) -> str:

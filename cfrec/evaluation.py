@@ -21,7 +21,11 @@ def evaluate(
     desc: str = "evaluate",
 ) -> dict[str, float]:
     """Recall@20/50 and NDCG@100 (mean and SE over users with held-out items)."""
-    values = evaluate_per_user(model, fold_in, heldout, batch_size, device, desc)
+    return summarize_per_user(evaluate_per_user(model, fold_in, heldout, batch_size, device, desc))
+
+
+def summarize_per_user(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """`summarize` of per-user values as `evaluate_per_user` returns them (the `user` indices left out)."""
     return summarize({k: v for k, v in values.items() if k != "user"})
 
 

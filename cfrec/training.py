@@ -31,9 +31,8 @@ from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, 
 from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
 from cfrec.evaluate import run_list_figures
-from cfrec.evaluation import evaluate_lists, evaluate_per_user
+from cfrec.evaluation import evaluate_lists, evaluate_per_user, summarize_per_user
 from cfrec.export import write_test_recommendations
-from cfrec.metrics import summarize
 from cfrec.models.base import CFModule, FittedRecommender
 from cfrec.per_user import FILENAME as PER_USER_FILE
 from cfrec.per_user import per_user_frame, write_per_user
@@ -128,8 +127,7 @@ def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100
                                          top_k=top_k)
     per_user = {"val": evaluate_per_user(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
                 "test": per_user}
-    summaries = {stage: summarize({k: v for k, v in values.items() if k != "user"})
-                 for stage, values in per_user.items()}
+    summaries = {stage: summarize_per_user(values) for stage, values in per_user.items()}
     return {**summaries, "per_user": per_user, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
 
 

@@ -19,8 +19,10 @@ from cfrec.data.cache import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-#: dataset keys that may change between the first attempt of a run and its resumption
-_RESUME_FREE_DATASET_KEYS = ("cache_dir", "raw_path", "eval_batch_size")
+#: dataset keys that may change between the first attempt of a run and its resumption; `budget` is only read
+#: through the trainer, β and early-stopping keys, so its effect on training is fingerprinted where it lands
+#: (the β schedule under `model`), and a preset gaining a budget block does not orphan older checkpoints
+_RESUME_FREE_DATASET_KEYS = ("cache_dir", "raw_path", "eval_batch_size", "budget")
 
 
 class CheckpointError(RuntimeError):

@@ -158,12 +158,14 @@ def test_epoch_seeds_depend_on_seed_and_epoch_only():
     assert 0 <= epoch_seed(2**40, 0) < 2**32 and epoch_seed(1, 0, rank=1) != epoch_seed(1, 0)
 
 
-def test_fingerprint_ignores_paths_and_eval_batch_size_only(tmp_path):
+def test_fingerprint_ignores_paths_eval_batch_size_and_budget_only(tmp_path):
     counts = {"train": {"users": 1}}
     base = run_fingerprint(config(tmp_path), counts)
-    moved = config(tmp_path, "dataset.eval_batch_size=7", "paths.cache_dir=/elsewhere", "trainer.max_epochs=9")
+    moved = config(tmp_path, "dataset.eval_batch_size=7", "paths.cache_dir=/elsewhere", "trainer.max_epochs=9",
+                   "dataset.budget.epochs=9", "+dataset.budget.patience=5")
     assert run_fingerprint(moved, counts) == base
-    for override in ("model.lr=0.01", "seed=1", "dataset.batch_size=7", "beta.cap=0.3"):
+    for override in ("model.lr=0.01", "seed=1", "dataset.batch_size=7", "beta.cap=0.3",
+                     "+dataset.budget.beta_cap=0.3"):
         assert run_fingerprint(config(tmp_path, override), counts) != base, override
     assert run_fingerprint(config(tmp_path), {"train": {"users": 2}}) != base
 

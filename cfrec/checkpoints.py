@@ -46,6 +46,14 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): obj}
 
 
+def fingerprint_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`key: old -> new` for each setting that differs; a key absent on one side counts as null, so an option
+    added to cfrec after the checkpoint was written, null (off) by default, does not block its resumption."""
+    old, new = _flatten(stored), _flatten(current)
+    return [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
+            for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Open a Lightning checkpoint lazily (mmap), or raise CheckpointError naming the file."""
     advice = "move it aside (or delete it) and rerun to train this run from scratch, or use a new hydra.run.dir"
@@ -71,10 +79,7 @@ def resume_path(last: Path, fingerprint: dict[str, Any]) -> Path | None:
     if stored is None:
         log.warning("%s has no cfrec fingerprint (an older checkpoint); resuming without checking its configuration",
                     last)
-    elif stored != fingerprint:
-        old, new = _flatten(stored), _flatten(fingerprint)
-        diffs = [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
-                 for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+    elif diffs := fingerprint_changes(stored, fingerprint):
         raise CheckpointError(
             f"{last}: cannot resume, it was written by a run with another configuration "
             f"({'; '.join(diffs[:5])}{'; ...' if len(diffs) > 5 else ''}); use a new hydra.run.dir, "

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 import cfrec.config
 from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
-from cfrec.checkpoints import run_fingerprint
+from cfrec.checkpoints import fingerprint_changes, run_fingerprint
 from cfrec.data.datamodule import CFDataModule
 from cfrec.per_user import read_per_user
 from cfrec.training import describe_error, record_failure, run
@@ -168,6 +168,14 @@ def test_fingerprint_ignores_paths_eval_batch_size_and_budget_only(tmp_path):
                      "+dataset.budget.beta_cap=0.3"):
         assert run_fingerprint(config(tmp_path, override), counts) != base, override
     assert run_fingerprint(config(tmp_path), {"train": {"users": 2}}) != base
+
+
+def test_fingerprint_changes_name_each_setting_and_let_a_new_null_option_pass():
+    stored = {"model": {"lr": 0.001, "encoder": {"dropout": 0.5}}, "seed": 1}
+    assert fingerprint_changes(stored, {**stored, "model": {**stored["model"], "output_bias": None}}) == []
+    changed = {"model": {"lr": 0.01, "encoder": {"dropout": 0.5}, "output_bias": "log_odds"}, "seed": 1}
+    assert fingerprint_changes(stored, changed) == ["model.lr: 0.001 -> 0.01",
+                                                    "model.output_bias: '<absent>' -> 'log_odds'"]
 
 
 def test_datamodule_restores_the_epoch_its_loader_starts_at(tmp_path):

@@ -3,7 +3,8 @@
 Prints the Markdown report and writes, under --out (default: `<first sweep dir>/report`): report.md,
 results.csv (one line per table × dataset × model), comparisons.csv (every row against Mult-VAE on the
 same users: paired t-test and Wilcoxon per metric), claims.csv (one line per paper claim × dataset),
-hyperparameters.csv (one line per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
+tuning.csv (each row's grid points and the setting chosen on validation users), hyperparameters.csv (one line
+per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
 beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model) and the PNG plots.
 Exit status 0 even when runs failed (they are listed); 2 when no run was found.
 """
@@ -20,6 +21,7 @@ from cfrec.report.collect import collect
 from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
 from cfrec.report.paired import compare, comparisons_csv
 from cfrec.report.tables import PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv, runs_csv
+from cfrec.report.tuning import choose_settings, tuning_csv, tuning_markdown
 
 
 def report(roots: list[str | Path], out: str | Path | None = None, split: str = "test",
@@ -34,18 +36,20 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
     sections = build_sections(groups, paper, reference_dataset, tables)
     comparisons = compare(groups, split=split)
     checks = check_claims(groups, paper, comparisons)
+    choices = choose_settings(groups)
     pngs: list[Path] = []
     if plots:
         from cfrec.report.plots import plot_beta_search, plot_histories
 
         pngs = plot_histories(runs, out) + plot_beta_search(runs, out)
-    markdown = render_markdown(sections, runs, roots, split, pngs, claims_markdown(checks, split),
-                               hyperparameters_markdown(groups))
+    claims = "\n\n".join(filter(None, [claims_markdown(checks, split), tuning_markdown(choices, comparisons)]))
+    markdown = render_markdown(sections, runs, roots, split, pngs, claims, hyperparameters_markdown(groups))
     markdown = add_beyond_accuracy(markdown, groups, out, plots)  # + beyond.csv and the activity plots
     (out / "report.md").write_text(markdown + "\n", encoding="utf-8")
     (out / "results.csv").write_text(results_csv(sections), encoding="utf-8")
     (out / "claims.csv").write_text(claims_csv(checks), encoding="utf-8")
     (out / "comparisons.csv").write_text(comparisons_csv(comparisons), encoding="utf-8")
+    (out / "tuning.csv").write_text(tuning_csv(choices), encoding="utf-8")
     (out / "hyperparameters.csv").write_text(hyperparameters_csv(groups), encoding="utf-8")
     (out / "runs.csv").write_text(runs_csv(runs), encoding="utf-8")
     return markdown

@@ -5,9 +5,10 @@ A run is a directory holding `metrics.json` (written by `cfrec.training.run`, or
 is an *incomplete* run (still running, killed, or crashed before anything was written).
 
 A run's `variant` (a name given on the command line to a controlled run of a row, e.g. `variant=bias_init`)
-makes it a row of its own, `<row>[<variant>]`. The row of a run is otherwise, in order: the `row` key of its
-config (set by the presets' `conf/row/<name>.yaml`), the `row` group choice, or a name derived from its
-choices (model / likelihood / prior / beta) and `model.l2`, so that hand-written sweeps such as
+makes it a row of its own, `<row>[<variant>]`; so does `tune` (the keys of a grid over the row's own settings,
+e.g. `tune=model.l2`), which names it by their values, `<row>[l2=0.001]`. The row of a run is otherwise, in
+order: the `row` key of its config (set by the presets' `conf/row/<name>.yaml`), the `row` group choice, or a
+name derived from its choices (model / likelihood / prior / beta) and `model.l2`, so that hand-written sweeps as
 `model=mult beta=zero likelihood=logistic` still land on the paper's "Logistic" row.
 """
 
@@ -107,6 +108,17 @@ def derive_row(choices: dict[str, Any], config: dict[str, Any] | None = None) ->
     return f"{model}[" + ",".join(f"{k}={v}" for k, v in diff.items()) + "]"
 
 
+def grid_point(config: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """`l2=0.001,n_components=50`: each tuned key's last part and its value in the run's resolved config."""
+    parts = []
+    for key in keys:
+        value: Any = config
+        for part in str(key).split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        parts.append(f"{str(key).rsplit('.', 1)[-1]}={f'{value:g}' if isinstance(value, float) else value}")
+    return ",".join(parts)
+
+
 @dataclass
 class Run:
     """One run directory: its metrics.json (if any) and the labels the report groups it by."""
@@ -120,6 +132,7 @@ class Run:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     mtime: float = 0.0
+    grid: tuple[str, ...] = ()  # the config keys this run is a grid point of (`tune`), empty otherwise
 
     @property
     def label(self) -> str:
@@ -183,6 +196,9 @@ def load_run(run_dir: Path) -> Run:
     row = str(explicit or derived)
     if config.get("variant"):  # a controlled run of a row (`variant=NAME`): its own row in the report
         row = f"{row}[{config['variant']}]"
+    grid = tuple([config["tune"]] if isinstance(config.get("tune"), str) else config.get("tune") or ())
+    if grid:  # a grid point of the row's settings (`tune=model.l2`): its own row, named by the values
+        row = f"{row}[{grid_point(config, grid)}]"
     if explicit and derived != explicit and not (explicit == "beta_search" and derived == "beta_search"):
         notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
     seed = metrics.get("seed", config.get("seed"))
@@ -196,7 +212,8 @@ def load_run(run_dir: Path) -> Run:
                 else "failed without an error message"
             )
         )
-    return Run(run_dir, status, dataset, row, int(seed) if seed is not None else None, metrics, error, notes, mtime)
+    return Run(run_dir, status, dataset, row, int(seed) if seed is not None else None, metrics, error, notes, mtime,
+               grid)
 
 
 def find_run_dirs(root: Path) -> list[Path]:

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from cfrec.data.cache import atomic_write_json
     from cfrec.per_user import FILENAME as PER_USER_FILE
     from cfrec.per_user import per_user_frame, write_per_user
-    from cfrec.report.collect import ROW_LABELS
+    from cfrec.report.rows import rows
 
     parser = argparse.ArgumentParser(prog="python -m cfrec.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("rankings", help="CSV with header user,rank,item[,...] (raw ids)")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="DIR", help="write DIR/metrics.json (for python -m cfrec.report)")
     args = parser.parse_args(argv)
     name = args.name or Path(args.rankings).stem
-    if name in ROW_LABELS:
+    if name in rows():
         parser.error(f"--name {name} is the name of cfrec's own row; the report would pool the two: choose another")
     cfg, dm = prepared_dataset(args.overrides, "cfrec.evaluate")
     try:

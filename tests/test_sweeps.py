@@ -10,17 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import create_config_search_path
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from cfrec.config import CONFIG_DIR, PROJECT_ROOT
-from cfrec.report.collect import ROW_LABELS, derive_row, row_label
-from cfrec.report.tables import load_paper
+from cfrec.report.paper import load_paper
+from cfrec.report.rows import derive_row, row_label, rows
 from tests.conftest import compose_train, row_model
 
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "row").glob("*.yaml"))
-TABLE2 = ["mult_vae", "multinomial", "logistic"]
-TABLE3 = ["wmf", "slim", "cdae", "awae", "mult_vae", "vae_vamp", "vae_iaf", "vae_reg", "sivae"]
-EXTENDED_ONLY = ["ease", "mult_dae", "recvae", "popularity"]
 TINY = ["dataset=synthetic", "dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200",
         "dataset.heldout_users=50", "trainer.max_epochs=1"]
 
@@ -30,11 +31,12 @@ def _compose(overrides: list[str]):
 
 
 def _sweep_rows(experiment: str) -> list[str]:
+    """The rows a preset sweeps, as Hydra's sweeper expands its `row` parameter (a list, or a glob over conf/row)."""
     cfg = _compose([f"experiment={experiment}"])
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"  # the preset is a sweep without `-m`
-    rows = str(cfg.hydra.sweeper.params.row).split(",")
-    assert all(r == r.strip() and r for r in rows)
-    return rows
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONFIG_DIR)))
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides([f"row={cfg.hydra.sweeper.params.row}"])
+    return [job[0].removeprefix("row=") for job in BasicSweeper.split_arguments(overrides, None)[0]]
 
 
 def _missing_model(row: str) -> str | None:
@@ -44,15 +46,18 @@ def _missing_model(row: str) -> str | None:
 
 
 def test_presets_sweep_the_papers_rows():
-    assert _sweep_rows("table2") == TABLE2
-    assert _sweep_rows("table3") == TABLE3
-    extended = _sweep_rows("extended")
-    assert set(extended) == set(TABLE2) | set(TABLE3) | set(EXTENDED_ONLY) and len(extended) == len(set(extended))
-    assert set(extended) <= set(ROWS)
+    """table2 / table3 sweep the rows whose files name that table, in the paper's order; extended sweeps every row
+    file but the β search (a copied row file joins it)."""
     paper = load_paper()
-    for table, rows in (("table2", TABLE2), ("table3", TABLE3)):
+    for table in ("table2", "table3"):
+        swept = _sweep_rows(table)
+        assert sorted(swept) == sorted(name for name, row in rows().items() if table in row.tables)
         published = [p.model for p in paper if p.table == table and p.dataset == "ml-20m"]
-        assert [row_label(r) for r in rows] == published  # same rows, same order as the paper
+        assert [row_label(r) for r in swept] == published  # same rows, same order as the paper
+    assert _sweep_rows("extended") == [r for r in ROWS if r != "beta_search"]
+    assert not rows()["beta_search"].tables
+    published_extended = {p.model for p in paper if p.table == "extended"}
+    assert published_extended <= {row.label for row in rows().values() if "extended" in row.tables}
 
 
 def test_table2_grid_and_beta_search():
@@ -74,7 +79,7 @@ def test_row_composes_and_reads_back_as_itself(row: str):
     assert choices["row"] == row
     config = OmegaConf.to_container(cfg.model, resolve=False)
     assert derive_row(choices, {"model": config}) == row
-    assert row in ROW_LABELS
+    assert rows()[row].label
 
 
 def test_row_overrides_of_the_vae_rows():

@@ -1,18 +1,25 @@
 """Results report over Hydra sweeps: `python -m cfrec.report <sweep dir> [...] [--out DIR]`.
 
+rows.py reads the rows (conf/row/<name>.yaml: label, tables, claim) and names a run's row from its choices;
 collect.py finds the runs (metrics.json, or `.hydra/` without one) and labels them by (dataset, row);
-tables.py lays them out as the paper's Tables 2 and 3 beside the published numbers (paper.csv);
-claims.py checks the paper's §4 claims (each model against Mult-VAE) on the runs;
-hparams.py lists each row's hyperparameters (from the composed configs), epochs and fit time;
-plots.py draws the validation curves and β searches; loggers.py builds the W&B logger of `logger=default`.
+groups.py pools each (dataset, row)'s runs over seeds (mean ± SE); paper.py reads the published numbers (paper.csv);
+tables.py lays the groups out as the paper's Tables 2 and 3 beside them; document.py writes report.md around the
+sections and runs.csv; formatting.py holds how numbers, labels and datasets are written;
+claims.py checks the paper's §4 claims (each model against Mult-VAE, by the paired tests of paired.py);
+tuning.py picks a row's setting on validation users; hparams.py lists each row's hyperparameters, epochs and fit
+time; beyond.py the beyond-accuracy figures; plots.py draws the validation curves and β searches.
 """
 
-from cfrec.report.claims import CLAIMS, check_claims
-from cfrec.report.collect import ROW_LABELS, Run, collect, derive_row, row_label
-from cfrec.report.tables import aggregate, build_sections, load_paper, render_markdown
+from cfrec.report.claims import check_claims, claims
+from cfrec.report.collect import Run, collect
+from cfrec.report.document import render_markdown
+from cfrec.report.groups import aggregate
+from cfrec.report.paper import load_paper
+from cfrec.report.rows import derive_row, row_label, rows
+from cfrec.report.tables import build_sections
 
-__all__ = ["CLAIMS", "ROW_LABELS", "Run", "aggregate", "build_sections", "check_claims", "collect", "derive_row",
-           "load_paper", "render_markdown", "report", "row_label"]
+__all__ = ["Run", "aggregate", "build_sections", "check_claims", "claims", "collect", "derive_row", "load_paper",
+           "render_markdown", "report", "row_label", "rows"]
 
 
 def report(*args, **kwargs):

@@ -18,9 +18,12 @@ from pathlib import Path
 from cfrec.report.beyond import add_beyond_accuracy
 from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
+from cfrec.report.document import render_markdown, runs_csv
+from cfrec.report.groups import aggregate
 from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
 from cfrec.report.paired import compare, comparisons_csv
-from cfrec.report.tables import PAPER_CSV, aggregate, build_sections, load_paper, render_markdown, results_csv, runs_csv
+from cfrec.report.paper import PAPER_CSV, load_paper
+from cfrec.report.tables import build_sections, results_csv
 from cfrec.report.tuning import choose_settings, tuning_csv, tuning_markdown
 
 

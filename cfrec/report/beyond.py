@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from cfrec.beyond import BEYOND_KEYS as BEYOND
-from cfrec.report.tables import Group, _csv, _dataset_order, _fmt, _row_order, dataset_label
+from cfrec.report.formatting import csv_number, dataset_label, dataset_order, number
+from cfrec.report.groups import Group
+from cfrec.report.rows import row_order
 
 BEYOND_LABELS = {"coverage@100": "Coverage@100", "gini@100": "Gini@100", "popularity@100": "Popularity@100"}
 
@@ -55,13 +57,13 @@ def quintiles(group: Group) -> list[dict[str, Any]]:
 def _cell(mean: float, se: float, mark: str = "") -> str:
     if math.isnan(mean):
         return "–"
-    return f"{_fmt(mean)}{mark}" if math.isnan(se) else f"{_fmt(mean)} ± {_fmt(se)}{mark}"
+    return f"{number(mean)}{mark}" if math.isnan(se) else f"{number(mean)} ± {number(se)}{mark}"
 
 
 def _by_dataset(groups: dict[tuple[str, str], Group]) -> list[tuple[str, list[Group]]]:
-    datasets = _dataset_order({d for d, _ in groups})
+    datasets = dataset_order({d for d, _ in groups})
     return [(d, [groups[k] for k in sorted((k for k in groups if k[0] == d and groups[k].runs),
-                                           key=lambda k: _row_order(k[1]))]) for d in datasets]
+                                           key=lambda k: row_order(k[1]))]) for d in datasets]
 
 
 def beyond_markdown(groups: dict[tuple[str, str], Group], plots: list[Path] | None = None) -> str:
@@ -110,23 +112,21 @@ def beyond_csv(groups: dict[tuple[str, str], Group]) -> str:
             rec: dict[str, Any] = {"dataset": dataset, "row": g.row, "model": g.runs[0].label, "n_runs": g.n}
             for m in BEYOND:
                 mean, se = beyond_value(g, m)
-                rec.update({m: _csv(mean), f"{m}_se": _csv(se)})
+                rec.update({m: csv_number(mean), f"{m}_se": csv_number(se)})
             for q in quintiles(g)[:5]:
                 i = q["quintile"]
                 rec.update({f"q{i}_activity": f"{q['activity_min']}-{q['activity_max']}",
-                            f"q{i}_ndcg@100": _csv(q["ndcg@100"]), f"q{i}_ndcg@100_se": _csv(q["ndcg@100_se"])})
+                            f"q{i}_ndcg@100": csv_number(q["ndcg@100"]),
+                            f"q{i}_ndcg@100_se": csv_number(q["ndcg@100_se"])})
             writer.writerow(rec)
     return buf.getvalue()
 
 
 def plot_activity(groups: dict[tuple[str, str], Group], out: Path) -> list[Path]:
     """`activity_ndcg_<dataset>.png`: NDCG@100 against fold-in activity quintile, one line (± SE) per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cfrec.report.plots import _slug
+    from cfrec.report.plots import save_figure, slug  # here, not at import: it loads matplotlib
 
     written = []
     for dataset, rows in _by_dataset(groups):
@@ -147,13 +147,7 @@ def plot_activity(groups: dict[tuple[str, str], Group], out: Path) -> list[Path]
         ax.set_xlabel("quintile of the test users' fold-in items (Q1 = least active)")
         ax.set_ylabel("test NDCG@100")
         ax.set_title(f"NDCG@100 by user activity: {dataset_label(dataset)}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        path = out / f"activity_ndcg_100_{_slug(dataset)}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, ax, out / f"activity_ndcg_100_{slug(dataset)}.png", fontsize=7, ncol=2))
     return written
 
 

@@ -17,12 +17,13 @@ import io
 import math
 from dataclasses import dataclass
 
-from cfrec.report.collect import row_label
+from cfrec.report.formatting import csv_number, dataset_label, dataset_order, number
+from cfrec.report.groups import Group, runs_cell
 from cfrec.report.paired import Comparison
-from cfrec.report.tables import Group, PaperRow, _csv, _dataset_order, _fmt, _runs_cell, dataset_label
+from cfrec.report.paper import PaperRow
+from cfrec.report.rows import REFERENCE, claim_text, row_label, rows
 
 METRIC = "ndcg@100"
-REFERENCE = "mult_vae"
 PAPER_DATASET = "ml-20m"  # the paper's differences shown beside ours
 FAR_BELOW = 0.05  # a drop of more than this fraction of Mult-VAE's mean is "far below"
 ALPHA = 0.05  # both paired tests must reject "no difference" at this level
@@ -39,14 +40,9 @@ class Claim:
     text: str
 
 
-CLAIMS = (
-    Claim("multinomial", "slightly below", "KL-free Multinomial (β = 0) slightly below Mult-VAE"),
-    Claim("logistic", "on a par", "KL-free Logistic on a par with Mult-VAE"),
-    Claim("vae_vamp", "on a par", "VAE+Vamp on a par with Mult-VAE"),
-    Claim("vae_iaf", "slightly below", "VAE+IAF slightly below Mult-VAE"),
-    Claim("vae_reg", "far below", "VAE+Reg far below Mult-VAE"),
-    Claim("sivae", "above", "SIVAE above Mult-VAE"),
-)
+def claims() -> tuple[Claim, ...]:
+    """The claims of the row files (`report.claim` in conf/row/<name>.yaml), in the report's row order."""
+    return tuple(Claim(row.name, row.claim, claim_text(row)) for row in rows().values() if row.claim)
 
 
 def paired_relation(c: Comparison) -> str:
@@ -141,25 +137,26 @@ def check_claims(groups: dict[tuple[str, str], Group], paper: list[PaperRow],
     """Every claim on every dataset holding Mult-VAE or a claimed row (ran or not), in the report's order;
     `comparisons` (of `cfrec.report.paired.compare`) decide the verdicts they cover."""
     published = {p.model: p.values[METRIC] for p in paper if p.dataset == PAPER_DATASET}
-    rows = {c.row for c in CLAIMS} | {REFERENCE}
+    claimed = claims()
+    rows_in_claims = {c.row for c in claimed} | {REFERENCE}
     ref_paper = published.get(row_label(REFERENCE), math.nan)
     paired = {(c.dataset, c.row_a): c for c in comparisons if c.metric == METRIC and c.row_b == REFERENCE}
     return [Check(c, dataset, groups.get((dataset, c.row)), groups.get((dataset, REFERENCE)),
                   published.get(row_label(c.row), math.nan) - ref_paper, paired.get((dataset, c.row)))
-            for dataset in _dataset_order({d for d, row in groups if row in rows}) for c in CLAIMS]
+            for dataset in dataset_order({d for d, row in groups if row in rows_in_claims}) for c in claimed]
 
 
 def _side(group: Group | None) -> str:
     mean = group.value(METRIC)[0] if group else math.nan
-    return f"{_fmt(mean)} ({_runs_cell(group)})"
+    return f"{number(mean)} ({runs_cell(group)})"
 
 
 def _difference(c: Check) -> str:
     """Δ [95 % CI] of the paired test, or d ± 2s for runs without per-user files."""
     if c.comparison is not None:
         p = c.comparison
-        return f"{_fmt(p.diff, sign=True)} [{_fmt(p.ci_low, sign=True)}, {_fmt(p.ci_high, sign=True)}]"
-    return "–" if math.isnan(c.d) else f"{_fmt(c.d, sign=True)} ± {_fmt(2 * c.s)} (seeds)"
+        return f"{number(p.diff, sign=True)} [{number(p.ci_low, sign=True)}, {number(p.ci_high, sign=True)}]"
+    return "–" if math.isnan(c.d) else f"{number(c.d, sign=True)} ± {number(2 * c.s)} (seeds)"
 
 
 def _p_values(c: Check) -> str:
@@ -181,7 +178,7 @@ def claims_markdown(checks: list[Check], split: str = "test") -> str:
     out = ["## The paper's claims", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in checks:
         out.append(f"| {c.claim.text} | {dataset_label(c.dataset)} | {_side(c.model)} vs {_side(c.reference)} "
-                   f"| {_difference(c)} | {_p_values(c)} | {_fmt(c.paper_d, 3, sign=True)} | {c.observed} "
+                   f"| {_difference(c)} | {_p_values(c)} | {number(c.paper_d, 3, sign=True)} | {c.observed} "
                    f"| {c.holds} | {'; '.join(c.caveats) or '–'} |")
     out += ["", f"Δ = the mean over {split} users of model − Mult-VAE NDCG@100, each user's value averaged over the "
                 "row's seeds, users paired by id, with the 95 % t-interval; p: `scipy.stats.ttest_rel` / "
@@ -211,10 +208,12 @@ def claims_csv(checks: list[Check]) -> str:
         writer.writerow({
             "claim": c.claim.text, "row": c.claim.row, "claimed": c.claim.relation, "dataset": c.dataset,
             "n_runs": c.model.n if c.model else 0, "se_kind": c.model.se_kind if c.model else "none",
-            METRIC: _csv(mean), f"{METRIC}_se": _csv(se), "ref_n_runs": c.reference.n if c.reference else 0,
-            "ref_se_kind": c.reference.se_kind if c.reference else "none", f"ref_{METRIC}": _csv(ref),
-            f"ref_{METRIC}_se": _csv(ref_se), "d": _csv(c.d), "two_s": _csv(2 * c.s), "method": c.method,
-            **_paired_fields(c.comparison), "paper_d": _csv(c.paper_d), "observed": c.observed, "holds": c.holds,
+            METRIC: csv_number(mean), f"{METRIC}_se": csv_number(se),
+            "ref_n_runs": c.reference.n if c.reference else 0,
+            "ref_se_kind": c.reference.se_kind if c.reference else "none", f"ref_{METRIC}": csv_number(ref),
+            f"ref_{METRIC}_se": csv_number(ref_se), "d": csv_number(c.d), "two_s": csv_number(2 * c.s),
+            "method": c.method,
+            **_paired_fields(c.comparison), "paper_d": csv_number(c.paper_d), "observed": c.observed, "holds": c.holds,
             "caveats": "; ".join(c.caveats)})
     return buf.getvalue()
 
@@ -223,4 +222,4 @@ def _paired_fields(c: Comparison | None) -> dict[str, str]:
     keys = ("diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon")
     if c is None:
         return {"n_users": "", **{k: "" for k in keys}}
-    return {"n_users": str(c.n_users), **{k: _csv(getattr(c, k)) for k in keys}}
+    return {"n_users": str(c.n_users), **{k: csv_number(getattr(c, k)) for k in keys}}

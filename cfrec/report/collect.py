@@ -7,8 +7,8 @@ is an *incomplete* run (still running, killed, or crashed before anything was wr
 A run's `variant` (a name given on the command line to a controlled run of a row, e.g. `variant=bias_init`)
 makes it a row of its own, `<row>[<variant>]`; so does `tune` (the keys of a grid over the row's own settings,
 e.g. `tune=model.l2`), which names it by their values, `<row>[l2=0.001]`. The row of a run is otherwise, in
-order: the `row` key of its config (set by the presets' `conf/row/<name>.yaml`), the `row` group choice, or a
-name derived from its choices (model / likelihood / prior / beta) and `model.l2`, so that hand-written sweeps as
+order: the `row` key of its config (set by `conf/row/<name>.yaml`), the `row` group choice, or the row file
+its choices and model settings match (`cfrec.report.rows.derive_row`), so that hand-written sweeps such as
 `model=mult beta=zero likelihood=logistic` still land on the paper's "Logistic" row.
 """
 
@@ -24,88 +24,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-# canonical row name -> the label the paper (or reference.md §1) uses
-ROW_LABELS: dict[str, str] = {
-    "mult_vae": "Mult-VAE",
-    "multinomial": "Multinomial",
-    "logistic": "Logistic",
-    "wmf": "WMF",
-    "slim": "SLIM",
-    "cdae": "CDAE",
-    "awae": "aWAE",
-    "vae_vamp": "VAE+Vamp",
-    "vae_iaf": "VAE+IAF",
-    "vae_reg": "VAE+Reg",
-    "sivae": "SIVAE",
-    "ease": "EASE",
-    "mult_dae": "Mult-DAE",
-    "recvae": "RecVAE",
-    "popularity": "Popularity",
-    "beta_search": "Mult-VAE (β search)",
-}
-# model config name -> row name for models that are their own row
-_MODEL_ROWS = {
-    "dae": "mult_dae",
-    "wmf": "wmf",
-    "slim": "slim",
-    "cdae": "cdae",
-    "awae": "awae",
-    "ease": "ease",
-    "recvae": "recvae",
-    "popularity": "popularity",
-}
-# the VAE family's base names and the parts of Liang's Mult-VAE
-_VAE_BASES = {"mult": ("mult_vae", "VAE"), "iaf": ("vae_iaf", "VAE+IAF"), "sivae": ("sivae", "SIVAE")}
-_VAE_DEFAULTS = {"likelihood": "multinomial", "prior": "standard", "beta": "anneal"}
+from cfrec.report.rows import derive_row, row_label
 
-METRICS = ("recall@20", "recall@50", "ndcg@100")
 _SKIP_DIRS = {".hydra", ".submitit", "checkpoints", "wandb", "csv", "report", "lightning_logs", "__pycache__"}
-
-
-def row_label(row: str) -> str:
-    """The display label of a row name: the paper's for known rows, `VAE (beta=constant, ...)` for derived
-    VAE variants, the name itself otherwise."""
-    if row in ROW_LABELS:
-        return ROW_LABELS[row]
-    base, sep, rest = row.partition("[")
-    if sep and base in _VAE_BASES and rest.endswith("]"):
-        return f"{_VAE_BASES[base][1]} ({rest[:-1].replace(',', ', ')})"
-    if sep and base in ROW_LABELS and rest.endswith("]"):  # a controlled variant of a paper row
-        return f"{ROW_LABELS[base]} [{rest[:-1]}]"
-    return row
-
-
-def derive_row(choices: dict[str, Any], config: dict[str, Any] | None = None) -> str:
-    """A row name from Hydra's group choices (and `model.l2` of the config) when the run has no `row`.
-
-    Liang's Mult-VAE parts give the paper's names: β=zero → Multinomial / Logistic, prior=vamp → VAE+Vamp,
-    model.l2 = 0.01 → VAE+Reg, model=iaf → VAE+IAF; other combinations get e.g.
-    `mult[likelihood=gaussian,beta=constant]`.
-    """
-    model = str(choices.get("model") or (config or {}).get("model", {}).get("_target_", "unknown"))
-    if model not in _VAE_BASES:
-        return _MODEL_ROWS.get(model, model)
-    parts = {k: str(choices.get(k) or v) for k, v in _VAE_DEFAULTS.items()}
-    l2 = float(((config or {}).get("model") or {}).get("l2") or 0.0)
-    diff = {k: v for k, v in parts.items() if v != _VAE_DEFAULTS[k]}
-    if l2 > 0:
-        diff["l2"] = f"{l2:g}"
-    if model == "mult":
-        if not diff:
-            return "mult_vae"
-        if diff == {"beta": "zero"}:
-            return "multinomial"
-        if diff == {"likelihood": "logistic", "beta": "zero"}:
-            return "logistic"
-        if diff == {"prior": "vamp"}:
-            return "vae_vamp"
-        if set(diff) == {"l2"} and l2 == 0.01:
-            return "vae_reg"
-        if diff == {"beta": "search"}:
-            return "beta_search"
-    elif not diff:
-        return _VAE_BASES[model][0]
-    return f"{model}[" + ",".join(f"{k}={v}" for k, v in diff.items()) + "]"
 
 
 def grid_point(config: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -191,15 +112,15 @@ def load_run(run_dir: Path) -> Run:
         (config.get("dataset") or {}).get("name") if isinstance(config.get("dataset"), dict) else None
     )
     dataset = str(dataset or choices.get("dataset") or "unknown")
-    derived = derive_row(choices, config)
     explicit = config.get("row") or choices.get("row")
+    derived = derive_row(choices, config, prefer=explicit)
     row = str(explicit or derived)
     if config.get("variant"):  # a controlled run of a row (`variant=NAME`): its own row in the report
         row = f"{row}[{config['variant']}]"
     grid = tuple([config["tune"]] if isinstance(config.get("tune"), str) else config.get("tune") or ())
     if grid:  # a grid point of the row's settings (`tune=model.l2`): its own row, named by the values
         row = f"{row}[{grid_point(config, grid)}]"
-    if explicit and derived != explicit and not (explicit == "beta_search" and derived == "beta_search"):
+    if explicit and derived != explicit:
         notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
     seed = metrics.get("seed", config.get("seed"))
     error = None

@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from cfrec.report.collect import Run
-from cfrec.report.tables import Group, _csv, _dataset_order, _one_line, _row_order, dataset_label
+from cfrec.report.formatting import csv_number, dataset_label, dataset_order, one_line
+from cfrec.report.groups import Group
+from cfrec.report.rows import row_order
 
 _HIDDEN = {"_target_", "_partial_", "n_items", "n_users"}
 # settings that change how a model is computed, not what it computes
@@ -125,8 +127,8 @@ def _best_epochs(group: Group) -> list[str]:
 
 def ordered_groups(groups: dict[tuple[str, str], Group]) -> list[Group]:
     """The groups with a successful run, by dataset in the report's order, then in the paper's row order."""
-    datasets = _dataset_order({d for d, _ in groups})
-    return sorted((g for g in groups.values() if g.runs), key=lambda g: (datasets.index(g.dataset), _row_order(g.row)))
+    datasets = dataset_order({d for d, _ in groups})
+    return sorted((g for g in groups.values() if g.runs), key=lambda g: (datasets.index(g.dataset), row_order(g.row)))
 
 
 def hyperparameters_markdown(groups: dict[tuple[str, str], Group]) -> str:
@@ -138,7 +140,7 @@ def hyperparameters_markdown(groups: dict[tuple[str, str], Group]) -> str:
     for g in rows:
         cells = [dataset_label(g.dataset), g.runs[0].label, f"{g.n} ({', '.join(str(s) for s in g.seeds)})",
                  _trainer(g, "max_epochs") or "–", ", ".join(_best_epochs(g)) or "–", _time_cell(fit_seconds(g)),
-                 _trainer(g, "precision") or "–", _one_line(hyperparameters(g), 1000) or "–"]
+                 _trainer(g, "precision") or "–", one_line(hyperparameters(g), 1000) or "–"]
         out.append("| " + " | ".join(cells) + " |")
     out += ["", ("Successful runs only. Epochs: `trainer.max_epochs`; best epoch: the one tested, per seed; – for "
                  "models fitted in closed form, which use neither epochs nor the trainer's precision. Fit time: "
@@ -163,7 +165,8 @@ def hyperparameters_csv(groups: dict[tuple[str, str], Group]) -> str:
             "dataset": g.dataset, "model": g.runs[0].label, "row": g.row, "n_runs": g.n,
             "seeds": " ".join(str(s) for s in g.seeds), "epochs": _trainer(g, "max_epochs"),
             "best_epochs": " ".join(_best_epochs(g)),
-            "fit_seconds": _csv(statistics.fmean(seconds) if seconds else None),
-            "fit_seconds_min": _csv(min(seconds, default=None)), "fit_seconds_max": _csv(max(seconds, default=None)),
+            "fit_seconds": csv_number(statistics.fmean(seconds) if seconds else None),
+            "fit_seconds_min": csv_number(min(seconds, default=None)),
+            "fit_seconds_max": csv_number(max(seconds, default=None)),
             "precision": _trainer(g, "precision"), "hyperparameters": hyperparameters(g)})
     return buf.getvalue()

@@ -19,10 +19,11 @@ import pandas as pd
 from scipy import stats
 
 from cfrec.per_user import FILENAME, read_per_user
-from cfrec.report.collect import METRICS
-from cfrec.report.tables import Group, _csv, _dataset_order
+from cfrec.report.formatting import csv_number, dataset_order
+from cfrec.report.groups import Group
+from cfrec.report.paper import METRICS
+from cfrec.report.rows import REFERENCE
 
-REFERENCE = "mult_vae"
 CONFIDENCE = 0.95
 NOT_COMPARED = {"beta_search"}  # runs that choose a setting, not rows of a table
 
@@ -86,7 +87,7 @@ def compare(groups: dict[tuple[str, str], Group], reference: str = REFERENCE, sp
     """Every row with per-user files against `reference` on each dataset where both have them, per metric."""
     means = {key: user_means(group, split) for key, group in groups.items()}
     out: list[Comparison] = []
-    for dataset in _dataset_order({d for d, _ in groups}):
+    for dataset in dataset_order({d for d, _ in groups}):
         ref = means.get((dataset, reference))
         if ref is None:
             continue
@@ -110,5 +111,5 @@ def comparisons_csv(comparisons: list[Comparison]) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for c in comparisons:
-        writer.writerow({k: _csv(v) if isinstance(v, float) else v for k, v in asdict(c).items()})
+        writer.writerow({k: csv_number(v) if isinstance(v, float) else v for k, v in asdict(c).items()})
     return buf.getvalue()

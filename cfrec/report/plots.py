@@ -4,28 +4,44 @@ one colour per model, a dot at the epoch that was tested) and the β-search curv
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cfrec.report.collect import Run
-from cfrec.report.tables import METRIC_LABELS, _dataset_order, _row_order, dataset_label
+from cfrec.report.formatting import METRIC_LABELS, dataset_label, dataset_order
+from cfrec.report.rows import row_order
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """`text` as a file-name part: anything but letters, digits and `-_.` becomes `_`."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def save_figure(fig: Figure, ax: Axes, path: Path, **legend: Any) -> Path:
+    """Finish a figure the report's way (light grid, legend with `legend`'s options, tight layout), write it to
+    `path` at 120 dpi and close it."""
+    ax.grid(alpha=0.3)
+    ax.legend(**legend)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def plot_histories(runs: list[Run], out: Path, metric: str = "ndcg@100") -> list[Path]:
     """`val_<metric>_<dataset>.png` for every dataset with a run that logged per-epoch validation."""
     written = []
     with_history = [r for r in runs if r.ok and r.metrics.get("history")]
-    for dataset in _dataset_order({r.dataset for r in with_history}):
+    for dataset in dataset_order({r.dataset for r in with_history}):
         runs_here = [r for r in with_history if r.dataset == dataset]
-        rows = sorted({r.row for r in runs_here}, key=_row_order)
+        rows = sorted({r.row for r in runs_here}, key=row_order)
         fig, ax = plt.subplots(figsize=(7, 4.5))
         colours = plt.get_cmap("tab10")
         for i, row in enumerate(rows):
@@ -44,13 +60,7 @@ def plot_histories(runs: list[Run], out: Path, metric: str = "ndcg@100") -> list
         ax.set_ylabel(f"validation {METRIC_LABELS.get(metric, metric)}")
         ax.set_title(f"Validation {METRIC_LABELS.get(metric, metric)} per epoch: {dataset_label(dataset)} "
                      "(dot = tested epoch)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, ncol=2)
-        fig.tight_layout()
-        path = out / f"val_{_slug(metric)}_{_slug(dataset)}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, ax, out / f"val_{slug(metric)}_{slug(dataset)}.png", fontsize=8, ncol=2))
     return written
 
 
@@ -58,7 +68,7 @@ def plot_beta_search(runs: list[Run], out: Path) -> list[Path]:
     """`beta_search_<dataset>.png`: validation NDCG@100 against β for every run with a β search."""
     written = []
     searched = [r for r in runs if r.ok and isinstance(r.metrics.get("beta_search"), dict)]
-    for dataset in _dataset_order({r.dataset for r in searched}):
+    for dataset in dataset_order({r.dataset for r in searched}):
         fig, ax = plt.subplots(figsize=(6, 4))
         for run in sorted((r for r in searched if r.dataset == dataset), key=lambda r: (r.row, r.seed or 0)):
             curve = run.metrics["beta_search"]
@@ -72,11 +82,5 @@ def plot_beta_search(runs: list[Run], out: Path) -> list[Path]:
         ax.set_xlabel("β at the end of the epoch")
         ax.set_ylabel("validation NDCG@100")
         ax.set_title(f"β search: {dataset_label(dataset)}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = out / f"beta_search_{_slug(dataset)}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, ax, out / f"beta_search_{slug(dataset)}.png", fontsize=8))
     return written

@@ -15,8 +15,9 @@ import math
 import statistics
 from dataclasses import asdict, dataclass
 
+from cfrec.report.formatting import csv_number, dataset_label, dataset_order
+from cfrec.report.groups import Group
 from cfrec.report.paired import Comparison
-from cfrec.report.tables import Group, _csv, _dataset_order, dataset_label
 
 METRIC = "ndcg@100"
 
@@ -65,7 +66,7 @@ def tuning_markdown(candidates: list[Candidate], comparisons: list[Comparison]) 
              "difference from Mult-VAE on the test users (95 % CI, paired t-test p), as in comparisons.csv.", "",
              "| Dataset | Row | Setting | Seeds | Val NDCG@100 | Δ test NDCG@100 [95 % CI] | p (t) | Chosen |",
              "|---|---|---|---|---|---|---|---|"]
-    for dataset in _dataset_order({c.dataset for c in candidates}):
+    for dataset in dataset_order({c.dataset for c in candidates}):
         for c in (c for c in candidates if c.dataset == dataset):
             t = tests.get((c.dataset, c.candidate))
             delta = f"{t.diff:+.4f} [{t.ci_low:+.4f}, {t.ci_high:+.4f}]" if t else "—"
@@ -81,5 +82,5 @@ def tuning_csv(candidates: list[Candidate]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(Candidate.__dataclass_fields__), lineterminator="\n")
     writer.writeheader()
     for c in candidates:
-        writer.writerow({k: _csv(v) if isinstance(v, float) else v for k, v in asdict(c).items()})
+        writer.writerow({k: csv_number(v) if isinstance(v, float) else v for k, v in asdict(c).items()})
     return buf.getvalue()

@@ -12,7 +12,7 @@ import pytest
 from cfrec.report.__main__ import main
 from cfrec.report.beyond import beyond_csv, beyond_value, quintiles
 from cfrec.report.collect import collect
-from cfrec.report.tables import aggregate
+from cfrec.report.groups import aggregate
 from tests.report.test_report import _summary, write_run
 
 

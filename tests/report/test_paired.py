@@ -14,8 +14,9 @@ from cfrec.per_user import COLUMNS
 from cfrec.report.__main__ import main
 from cfrec.report.claims import check_claims
 from cfrec.report.collect import collect
+from cfrec.report.groups import aggregate
 from cfrec.report.paired import compare, paired_test
-from cfrec.report.tables import aggregate, load_paper
+from cfrec.report.paper import load_paper
 from tests.report.test_report import write_run
 
 

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 from cfrec.report.__main__ import main
-from cfrec.report.claims import CLAIMS, Check, check_claims, relation
-from cfrec.report.collect import Run, collect, derive_row, row_label
+from cfrec.report.claims import Check, check_claims, claims, relation
+from cfrec.report.collect import Run, collect
+from cfrec.report.groups import Group, aggregate
 from cfrec.report.hparams import flatten, hyperparameters, render
-from cfrec.report.tables import Group, aggregate, build_sections, load_paper
+from cfrec.report.paper import load_paper
+from cfrec.report.rows import derive_row, row_label
+from cfrec.report.tables import build_sections
+
+CLAIMS = claims()  # the claims of conf/row/*.yaml
 
 METRICS = ("recall@20", "recall@50", "ndcg@100")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cfrec.report.__main__ import main
 from cfrec.report.collect import collect, grid_point
-from cfrec.report.tables import aggregate
+from cfrec.report.groups import aggregate
 from cfrec.report.tuning import choose_settings
 from tests.report.test_report import _summary, write_run
 

@@ -15,11 +15,11 @@ from cfrec.report.collect import Run, collect
 from cfrec.report.document import render_markdown
 from cfrec.report.groups import aggregate
 from cfrec.report.paper import load_paper
-from cfrec.report.rows import derive_row, row_label, rows
+from cfrec.report.rows import derive_row, row_label
 from cfrec.report.tables import build_sections
 
 __all__ = ["Run", "aggregate", "build_sections", "check_claims", "claims", "collect", "derive_row", "load_paper",
-           "render_markdown", "report", "row_label", "rows"]
+           "render_markdown", "report", "row_label"]
 
 
 def report(*args, **kwargs):

@@ -16,11 +16,6 @@ EPOCHS = 4
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, cache) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("reference")
     return out, train(out, cache, base=THROTTLED)

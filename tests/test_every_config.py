@@ -16,12 +16,6 @@ MODELS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "row").glob("*.yaml"))
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One processed split for the whole file."""
-    return tmp_path_factory.mktemp("cache")
-
-
 def check_one_epoch(out: Path, cache: Path, model: str, *overrides: str) -> None:
     assert model in TINY_MODEL, f"add conf/model/{model}.yaml's small network to TINY_MODEL in tests/conftest.py"
     cfg = compose_train(*overrides, *TINY_MODEL[model], "trainer.max_epochs=1", out=out, cache=cache)

@@ -73,11 +73,6 @@ def status(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, cache) -> tuple[Path, dict]:
     """An uninterrupted run of EPOCHS epochs (its folder is copied, never changed, by the tests)."""
     out = tmp_path_factory.mktemp("reference")

@@ -5,31 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pytorch_lightning as pl
-import scipy.sparse as sp
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader
 
-from cfrec.data.batches import PairBatches, RowBatches
+from cfrec.data.batches import RowBatches
 from cfrec.data.sparse import to_torch_csr
 from cfrec.data.split import Split
 from cfrec.models.baselines.cdae import CDAE
-
-GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 4, 10, 8
-
-
-def tiny_split() -> Split:
-    """40 users in 4 taste groups of 8 items, 6 items each; validation = the same users, 4 items in, 2 held out."""
-    rng = np.random.default_rng(0)
-    rows = [g * ITEMS_PER_GROUP + rng.choice(ITEMS_PER_GROUP, 6, replace=False)
-            for g in range(GROUPS) for _ in range(USERS_PER_GROUP)]
-
-    def csr(cols: list[np.ndarray]) -> sp.csr_matrix:
-        r = np.repeat(np.arange(len(cols)), [len(c) for c in cols])
-        shape = (len(cols), GROUPS * ITEMS_PER_GROUP)
-        return sp.csr_matrix((np.ones(len(r), np.float32), (r, np.concatenate(cols))), shape=shape)
-
-    train, fold_in, heldout = csr(rows), csr([c[:4] for c in rows]), csr([c[4:] for c in rows])
-    return Split(train, fold_in, heldout, fold_in, heldout)
+from tests.conftest import quiet_trainer, tiny_loaders, tiny_split
 
 
 class TinyData(pl.LightningDataModule):
@@ -40,17 +23,10 @@ class TinyData(pl.LightningDataModule):
         self.split = split
 
     def train_dataloader(self) -> DataLoader:
-        rows = RowBatches(self.split.train)
-        return DataLoader(rows, sampler=BatchSampler(RandomSampler(rows), 10, drop_last=False), batch_size=None)
+        return tiny_loaders(self.split)[0]
 
     def val_dataloader(self) -> DataLoader:
-        pairs = PairBatches(self.split.val_tr, self.split.val_te)
-        return DataLoader(pairs, sampler=BatchSampler(SequentialSampler(pairs), 64, drop_last=False), batch_size=None)
-
-
-def trainer(epochs: int) -> pl.Trainer:
-    return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+        return tiny_loaders(self.split)[1]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +38,8 @@ def fitted() -> tuple[CDAE, TinyData, float]:
     torch.manual_seed(0)
     data = TinyData(tiny_split())
     model = CDAE(n_items=data.split.n_items, latent_dim=16, lr=0.02, weight_decay=0.1)
-    before = trainer(1).validate(model, datamodule=data, verbose=False)[0]["val/ndcg@100"]
-    trainer(40).fit(model, datamodule=data)
+    before = quiet_trainer(1).validate(model, datamodule=data, verbose=False)[0]["val/ndcg@100"]
+    quiet_trainer(40).fit(model, datamodule=data)
     return model, data, before
 
 

@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytorch_lightning as pl
-import scipy.sparse as sp
 import torch
 from scipy.stats import norm
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from cfrec.data.batches import PairBatches, RowBatches
+from cfrec.data.batches import RowBatches
 from cfrec.data.split import Split
 from cfrec.models.baselines.recvae import MIXTURE_WEIGHTS, RecVAE
-
-GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 4, 10, 8
-
-
-def tiny_split() -> Split:
-    """40 users in 4 taste groups of 8 items, 6 items each; validation = the same users, 4 items in, 2 held out."""
-    rng = np.random.default_rng(0)
-    rows = [g * ITEMS_PER_GROUP + rng.choice(ITEMS_PER_GROUP, 6, replace=False)
-            for g in range(GROUPS) for _ in range(USERS_PER_GROUP)]
-
-    def csr(cols: list[np.ndarray]) -> sp.csr_matrix:
-        r = np.repeat(np.arange(len(cols)), [len(c) for c in cols])
-        shape = (len(cols), GROUPS * ITEMS_PER_GROUP)
-        return sp.csr_matrix((np.ones(len(r), np.float32), (r, np.concatenate(cols))), shape=shape)
-
-    train, fold_in, heldout = csr(rows), csr([c[:4] for c in rows]), csr([c[4:] for c in rows])
-    return Split(train, fold_in, heldout, fold_in, heldout)
-
-
-def loaders(split: Split) -> tuple[DataLoader, DataLoader]:
-    """Shuffled training batches of 10 users; one validation batch."""
-    rows, pairs = RowBatches(split.train), PairBatches(split.val_tr, split.val_te)
-    train = DataLoader(rows, sampler=BatchSampler(RandomSampler(rows), 10, drop_last=False), batch_size=None)
-    val = DataLoader(pairs, sampler=BatchSampler(SequentialSampler(pairs), 64, drop_last=False), batch_size=None)
-    return train, val
-
-
-def trainer(epochs: int, **kw: object) -> pl.Trainer:
-    return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, **kw)
+from tests.conftest import overfit_tiny, quiet_trainer, tiny_loaders, tiny_split
 
 
 def small(split: Split, **kw: object) -> RecVAE:
@@ -93,9 +62,9 @@ class PhaseSnapshots(pl.Callback):
 def test_alternating_updates_move_only_the_intended_parameters() -> None:
     torch.manual_seed(0)
     split = tiny_split()
-    train, val = loaders(split)
+    train, val = tiny_loaders(split)
     snaps = PhaseSnapshots()
-    trainer(1, callbacks=[snaps], limit_val_batches=0).fit(small(split), train, val)
+    quiet_trainer(1, callbacks=[snaps], limit_val_batches=0).fit(small(split), train, val)
     start, after_encoder, end = snaps.states
 
     def moved(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], prefix: str) -> bool:
@@ -123,10 +92,5 @@ def test_shapes_and_gradients() -> None:
 
 
 def test_overfits_tiny_matrix() -> None:
-    torch.manual_seed(0)
-    split = tiny_split()
-    train, val = loaders(split)
-    model = RecVAE(n_items=split.n_items, hidden_dim=32, latent_dim=8, lr=0.01)
-    before = trainer(1).validate(model, val, verbose=False)[0]["val/ndcg@100"]
-    trainer(15).fit(model, train, val)
-    assert model.results["val"]["ndcg@100"] > max(0.8, before + 0.3)
+    before, after = overfit_tiny(lambda split: RecVAE(n_items=split.n_items, hidden_dim=32, latent_dim=8, lr=0.01), 15)
+    assert after > max(0.8, before + 0.3)

@@ -53,6 +53,7 @@ def _value(value: Any) -> str:
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, str]:
+    """A config node as dotted key -> value text (`{"encoder": {"dropout": 0.5}}` -> `{"encoder.dropout": "0.5"}`)."""
     if not isinstance(node, dict):
         return {}
     flat: dict[str, str] = {}
@@ -68,23 +69,23 @@ def _overrides(defaults: Any) -> dict[str, str]:
 
 
 def load_row(path: Path) -> Row:
-    """One row file; a row whose `row` key is not its file name, or whose card names an unknown table or
+    """One row file; a row whose `row` key is not its file name, or whose `report` node names an unknown table or
     relation, is an error (a copy that kept the original's name would pool its runs with the original's)."""
     node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     name = path.stem
     if node.get("row") != name:
         raise ValueError(f"{path}: `row: {node.get('row')}` must be the file's name, `row: {name}`")
-    card = node.get("report") or {}
+    shown = node.get("report") or {}
     groups = _overrides(node.get("defaults"))
-    tables = tuple(card.get("tables") or ())
-    claim = card.get("claim") or {}
-    if unknown := [t for t in tables if t not in TABLES] + [r for r in [claim.get("relation")] if r
-                                                            and r not in RELATIONS]:
+    tables = tuple(shown.get("tables") or ())
+    claim = shown.get("claim") or {}
+    relation = claim.get("relation")
+    unknown = [t for t in tables if t not in TABLES] + ([relation] if relation and relation not in RELATIONS else [])
+    if unknown:
         raise ValueError(f"{path}: unknown {unknown} (tables: {TABLES}; claim relations: {tuple(RELATIONS)})")
-    label = str(card.get("label") or name)
-    return Row(name, label, tables, groups.get("model", ""), {k: v for k, v in groups.items() if k != "model"},
-               _flatten(node.get("model")), claim.get("relation"), str(claim.get("text") or ""),
-               str(card.get("variants") or ""))
+    return Row(name, str(shown.get("label") or name), tables, groups.get("model", ""),
+               {k: v for k, v in groups.items() if k != "model"}, _flatten(node.get("model")), relation,
+               str(claim.get("text") or ""), str(shown.get("variants") or ""))
 
 
 def _order(row: Row, paper: dict[str, list[str]]) -> tuple[int, int, str]:

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------------------------------------- the split
 
 
-def notebook_split(raw: pd.DataFrame, n_heldout: int, min_uc: int = 5, min_sc: int = 0,
-                   ) -> tuple[dict[str, sp.csr_matrix], np.ndarray, dict[str, np.ndarray]]:
+def notebook_split(
+    raw: pd.DataFrame, n_heldout: int, min_uc: int = 5, min_sc: int = 0
+) -> tuple[dict[str, sp.csr_matrix], np.ndarray, dict[str, np.ndarray]]:
     """The notebook's preprocessing (ML-20M section) on a (user, item, rating) frame: (the five matrices by
     part, the item ids by column, the user ids of each part); userId/movieId renamed, pandas-2-safe counts."""
     import pandas as pd  # here, not at the top: the benchmarks import this module on machines without pandas

@@ -49,37 +49,14 @@ def heldout_users():
     return split_heldout(first, 0.2, seed=1)
 
 
-def liang_metrics(x_pred, heldout):
-    """The notebook's Recall_at_k_batch (k = 20, 50) and NDCG_binary_at_k_batch (k = 100) on dense numpy."""
-    import numpy as np
-
-    out, batch = {}, x_pred.shape[0]
-    truth = heldout > 0
-    for k in (20, 50):
-        idx = np.argpartition(-x_pred, k, axis=1)
-        pred = np.zeros_like(x_pred, dtype=bool)
-        pred[np.arange(batch)[:, None], idx[:, :k]] = True
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"recall@{k}"] = np.logical_and(truth, pred).sum(1) / np.minimum(k, truth.sum(1))
-    k = 100
-    part = np.argpartition(-x_pred, k, axis=1)
-    top = x_pred[np.arange(batch)[:, None], part[:, :k]]
-    idx = part[np.arange(batch)[:, None], np.argsort(-top, axis=1)]
-    tp = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (heldout[np.arange(batch)[:, None], idx] * tp).sum(1)
-    idcg = np.array([tp[: min(n, k)].sum() for n in truth.sum(1)])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["ndcg@100"] = dcg / idcg
-    return out
-
-
 def child(args) -> None:
     import contextlib
 
     import numpy as np
     import torch
 
-    from benchmarks.models import PlainMultVAE, mult_vae
+    from benchmarks.models import mult_vae
+    from cfrec.reference import MultVAE, liang_metrics
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,7 +66,7 @@ def child(args) -> None:
     score_s = metric_s = 0.0
     per_user: dict[str, list] = {}
     if args.config == "plain":
-        model = PlainMultVAE(fi.shape[1]).eval()
+        model = MultVAE(fi.shape[1]).eval()
         cpu0 = time.process_time()
         for start in range(0, N_USERS, BATCH):
             t0 = time.perf_counter()

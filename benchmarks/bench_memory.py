@@ -63,9 +63,10 @@ def child(args) -> None:
     fold_in, heldout = split_heldout(val, 0.2, seed=1)
     torch.manual_seed(0)
     if args.config == "plain":
-        from benchmarks.models import DenseRows, PlainMultVAE
+        from benchmarks.models import DenseRows
+        from cfrec.reference import MultVAE
 
-        model = PlainMultVAE(rows.shape[1])
+        model = MultVAE(rows.shape[1])
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         loader = torch.utils.data.DataLoader(DenseRows(train), batch_size=500, shuffle=True)
         for step, x in enumerate(loader):

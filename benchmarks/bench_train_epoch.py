@@ -10,7 +10,7 @@ user activity (`benchmarks.common.long_tail_rows`, cached after the first run). 
 
 Configurations, each in its own process (its own peak memory), run in rotating order round after round:
   plain      the straightforward implementation: a DataLoader of dense rows (default collate, shuffle,
-             no workers), dense first layer, log_softmax, default Adam, fp32 (`benchmarks.models.PlainMultVAE`)
+             no workers), dense first layer, log_softmax, default Adam, fp32 (`cfrec.reference.MultVAE`)
   ours-fp32  cfrec.models.vae.VAE in a Lightning Trainer fed as CFDataModule feeds it (CSR rows sliced
              per batch, no workers), precision 32-true
   ours-bf16  the same with precision bf16-mixed
@@ -74,9 +74,10 @@ def child(args) -> None:
             cpu_ends.append(time.process_time())
         data_path = "none (products only)"
     elif args.config == "plain":
-        from benchmarks.models import DenseRows, PlainMultVAE
+        from benchmarks.models import DenseRows
+        from cfrec.reference import MultVAE
 
-        model = PlainMultVAE(rows.shape[1]).to(args.device)
+        model = MultVAE(rows.shape[1]).to(args.device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         loader = torch.utils.data.DataLoader(
             DenseRows(rows), batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(0)

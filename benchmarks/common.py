@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cfrec.io import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: (training users, items, training interactions) after Liang's preprocessing
@@ -122,10 +124,8 @@ def cached_rows(name: str, n_users: int | None = None, seed: int = 0) -> SparseR
         f = np.load(path)
         return SparseRows(f["indptr"], f["indices"], f["data"], tuple(f["shape"]))
     rows = long_tail_rows(n_users, items, nnz, seed=seed)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, indptr=rows.indptr, indices=rows.indices, data=rows.data, shape=np.array(rows.shape))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, indptr=rows.indptr, indices=rows.indices, data=rows.data,
+                                          shape=np.array(rows.shape)), suffix=".npz")
     return rows
 
 

@@ -6,8 +6,9 @@ On a machine without hydra/omegaconf (a bare torch + lightning GPU box), `allow_
 first puts inert stand-ins for those two in `sys.modules`: the VAE only needs them for configs given as
 mappings, which the benchmarks never pass.
 
-`PlainMultVAE` is the straightforward implementation the speed targets compare against: dense user rows
-from a DataLoader (`DenseRows`, default collate), dense first layer, log-softmax over all items, fp32.
+The straightforward implementation the speed targets compare against is `cfrec.reference.MultVAE` (Liang's
+notebook model: dense first layer, log-softmax over all items, fp32), fed dense user rows from a DataLoader
+(`DenseRows`, default collate).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 
 def _stub(name: str, **attrs) -> types.ModuleType:
@@ -84,32 +83,6 @@ def mult_vae(n_items: int, encoder: str = "gaussian", **vae_kwargs):
         raise ValueError(encoder)
     return VAE(n_items, encoder=enc, likelihood=Multinomial(), prior=functools.partial(StandardNormal),
                beta=Anneal(cap=0.2, total_anneal_steps=200_000), decoder_hidden_dims=[600], **vae_kwargs)
-
-
-class PlainMultVAE(nn.Module):
-    """Liang's Mult-VAE written the obvious way: dense input, dense I×600 first layer, log_softmax, fp32."""
-
-    def __init__(self, n_items: int, hidden: int = 600, latent: int = 200, dropout: float = 0.5):
-        super().__init__()
-        self.q1, self.q2 = nn.Linear(n_items, hidden), nn.Linear(hidden, 2 * latent)
-        self.p1, self.p2 = nn.Linear(latent, hidden), nn.Linear(hidden, n_items)
-        self.drop = nn.Dropout(dropout)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.normal_(m.bias, std=0.001)
-
-    def forward(self, x: torch.Tensor):
-        h = self.drop(F.normalize(x, dim=1))
-        mu, logvar = self.q2(torch.tanh(self.q1(h))).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        return self.p2(torch.tanh(self.p1(z))), mu, logvar
-
-    def loss(self, x: torch.Tensor, beta: float) -> torch.Tensor:
-        logits, mu, logvar = self(x)
-        nll = -(F.log_softmax(logits, dim=1) * x).sum(1).mean()
-        kl = 0.5 * (torch.exp(logvar) + mu**2 - 1 - logvar).sum(1).mean()
-        return nll + beta * kl
 
 
 class DenseRows(torch.utils.data.Dataset):

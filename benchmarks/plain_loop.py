@@ -5,7 +5,7 @@ Same split (cfrec's cached `split.npz`, read with numpy), same model (600-200-60
 validation users, batches of 2,000, best epoch kept) and the same test of the best epoch at the end, written
 as a straightforward PyTorch loop: a DataLoader of dense rows (default collate, shuffle, no workers), a
 dense first layer, `log_softmax`, default Adam, fp32, and the reference notebook's numpy metrics
-(`benchmarks.bench_eval.liang_metrics`). Prints one `RESULT {json}` line.
+(`cfrec.reference.liang_metrics`). Prints one `RESULT {json}` line.
 
     python benchmarks/plain_loop.py --split <cache dir>/split.npz --epochs 20
 """
@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.bench_eval import liang_metrics  # noqa: E402
 from benchmarks.common import emit  # noqa: E402
-from benchmarks.models import DenseRows, PlainMultVAE  # noqa: E402
+from benchmarks.models import DenseRows  # noqa: E402
+from cfrec.reference import MultVAE, liang_metrics  # noqa: E402
 
 
 def load(path: Path) -> dict[str, sp.csr_matrix]:
@@ -37,7 +37,7 @@ def load(path: Path) -> dict[str, sp.csr_matrix]:
                 for part in ("train", "val_tr", "val_te", "test_tr", "test_te")}
 
 
-def evaluate(model: PlainMultVAE, fold_in: sp.csr_matrix, heldout: sp.csr_matrix, batch: int = 2000) -> float:
+def evaluate(model: MultVAE, fold_in: sp.csr_matrix, heldout: sp.csr_matrix, batch: int = 2000) -> float:
     model.eval()
     ndcg = []
     with torch.no_grad():
@@ -60,7 +60,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     data = load(args.split)
     train = data["train"]
-    model = PlainMultVAE(train.shape[1])
+    model = MultVAE(train.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(DenseRows(train), batch_size=500, shuffle=True)
     step, best, best_state, best_epoch = 0, -1.0, None, -1

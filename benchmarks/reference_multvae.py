@@ -1,5 +1,5 @@
-"""An independent Mult-VAE: a direct PyTorch transcription of Liang et al.'s TF notebook (dense rows,
-numpy metrics copied from the notebook), trained on the same cached split as cfrec.
+"""Train the independent Mult-VAE (`cfrec.reference`: a direct PyTorch transcription of Liang et al.'s TF
+notebook, dense rows, the notebook's numpy metrics) on the same cached split as cfrec.
 
 It shares no model or metric code with cfrec (only the split, whose construction is tested against
 the notebook separately), so cfrec's Mult-VAE can be compared with it seed for seed:
@@ -20,52 +20,9 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from torch import nn
 
 from cfrec.config import CONFIG_DIR
-
-
-def ndcg_binary_at_k_batch(x_pred: np.ndarray, heldout: np.ndarray, k: int = 100) -> np.ndarray:
-    """The notebook's NDCG_binary_at_k_batch."""
-    batch = x_pred.shape[0]
-    idx_topk_part = np.argpartition(-x_pred, k, axis=1)
-    topk_part = x_pred[np.arange(batch)[:, None], idx_topk_part[:, :k]]
-    idx_part = np.argsort(-topk_part, axis=1)
-    idx_topk = idx_topk_part[np.arange(batch)[:, None], idx_part]
-    tp = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (heldout[np.arange(batch)[:, None], idx_topk] * tp).sum(axis=1)
-    idcg = np.array([tp[: min(n, k)].sum() for n in (heldout > 0).sum(axis=1)])
-    return dcg / idcg
-
-
-def recall_at_k_batch(x_pred: np.ndarray, heldout: np.ndarray, k: int) -> np.ndarray:
-    """The notebook's Recall_at_k_batch."""
-    idx = np.argpartition(-x_pred, k, axis=1)
-    pred = np.zeros_like(x_pred, dtype=bool)
-    pred[np.arange(x_pred.shape[0])[:, None], idx[:, :k]] = True
-    true = heldout > 0
-    return np.logical_and(true, pred).sum(axis=1).astype(np.float32) / np.minimum(k, true.sum(axis=1))
-
-
-class MultVAE(nn.Module):
-    """q: I→600→2·200, p: 200→600→I, tanh; L2-normalised input with dropout 0.5 (the notebook's MultiVAE)."""
-
-    def __init__(self, n_items: int):
-        super().__init__()
-        self.q1, self.q2 = nn.Linear(n_items, 600), nn.Linear(600, 400)
-        self.p1, self.p2 = nn.Linear(200, 600), nn.Linear(600, n_items)
-        for layer in (self.q1, self.q2, self.p1, self.p2):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.trunc_normal_(layer.bias, std=0.001)
-        self.drop = nn.Dropout(0.5)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.drop(nn.functional.normalize(x, dim=1))
-        mu, logvar = self.q2(torch.tanh(self.q1(h))).chunk(2, dim=1)
-        z = mu + self.training * torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        logits = self.p2(torch.tanh(self.p1(z)))
-        kl = torch.mean(torch.sum(0.5 * (-logvar + torch.exp(logvar) + mu**2 - 1), dim=1))
-        return logits, kl
+from cfrec.reference import MultVAE, liang_metrics
 
 
 def evaluate(model: MultVAE, fold_in, heldout, batch: int = 2000) -> dict[str, float]:
@@ -79,9 +36,8 @@ def evaluate(model: MultVAE, fold_in, heldout, batch: int = 2000) -> dict[str, f
             pred = model(torch.from_numpy(x))[0].numpy()
             pred[x.nonzero()] = -np.inf
             pred, te = pred[keep], te[keep]
-            out["ndcg@100"].append(ndcg_binary_at_k_batch(pred, te, 100))
-            out["recall@20"].append(recall_at_k_batch(pred, te, 20))
-            out["recall@50"].append(recall_at_k_batch(pred, te, 50))
+            for name, values in liang_metrics(pred, te).items():
+                out[name].append(values)
     return {k: float(np.concatenate(v).mean()) for k, v in out.items()}
 
 
@@ -99,9 +55,7 @@ def train(split, seed: int, epochs: int, total_anneal_steps: int = 200000, annea
         for s in range(0, n, 500):
             x = torch.from_numpy(train_m[idx[s : s + 500]].toarray())
             beta = min(anneal_cap, update / total_anneal_steps)
-            logits, kl = model(x)
-            neg_ll = -torch.mean(torch.sum(torch.log_softmax(logits, 1) * x, dim=1))
-            loss = neg_ll + beta * kl
+            loss = model.loss(x, beta)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from cfrec.callbacks import CHECKPOINT_KEY
-from cfrec.data.cache import atomic_write_bytes
+from cfrec.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf import OmegaConf
 
     from cfrec.config import prepared_dataset
-    from cfrec.data.cache import atomic_write_json
+    from cfrec.io import atomic_write_json
     from cfrec.per_user import FILENAME as PER_USER_FILE
     from cfrec.per_user import per_user_frame, write_per_user
     from cfrec.report.rows import rows

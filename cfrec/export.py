@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cfrec.data.cache import atomic_write_bytes
 from cfrec.data.split import PARTS, Split
+from cfrec.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cfrec.data.cache import atomic_write_bytes
 from cfrec.data.split import Split
+from cfrec.io import atomic_write_bytes
 from cfrec.metrics import METRICS
 
 FILENAME = "per_user.csv"

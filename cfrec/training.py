@@ -28,11 +28,11 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from cfrec.beyond import BEYOND_K
 from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
-from cfrec.data.cache import atomic_write_bytes, atomic_write_json
 from cfrec.data.datamodule import CFDataModule
 from cfrec.evaluate import run_list_figures
 from cfrec.evaluation import evaluate_lists, evaluate_per_user, summarize_per_user
 from cfrec.export import write_test_recommendations
+from cfrec.io import atomic_write_bytes, atomic_write_json
 from cfrec.models.base import CFModule, FittedRecommender
 from cfrec.per_user import FILENAME as PER_USER_FILE
 from cfrec.per_user import per_user_frame, write_per_user

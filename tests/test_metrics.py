@@ -1,4 +1,4 @@
-"""Recall@K / NDCG@K against Liang et al.'s numpy functions and hand-computed cases."""
+"""Recall@K / NDCG@K against Liang et al.'s numpy functions (cfrec.reference) and hand-computed cases."""
 
 import math
 
@@ -7,32 +7,8 @@ import torch
 
 from cfrec.data.sparse import to_torch_csr
 from cfrec.metrics import exclude_seen, ndcg_at_k, ranked_list_metrics, ranking_metrics, recall_at_k, summarize
+from cfrec.reference import ndcg_binary_at_k_batch, recall_at_k_batch
 from tests.conftest import random_binary
-
-
-def liang_ndcg(x_pred: np.ndarray, heldout: np.ndarray, k: int) -> np.ndarray:
-    """NDCG_binary_at_k_batch from the vae_cf notebook (argpartition, then sort the top k)."""
-    batch = x_pred.shape[0]
-    idx_topk_part = np.argpartition(-x_pred, k, axis=1)
-    topk_part = x_pred[np.arange(batch)[:, None], idx_topk_part[:, :k]]
-    idx_part = np.argsort(-topk_part, axis=1)
-    idx_topk = idx_topk_part[np.arange(batch)[:, None], idx_part]
-    tp = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (heldout[np.arange(batch)[:, None], idx_topk] * tp).sum(axis=1)
-    idcg = np.array([tp[: min(n, k)].sum() for n in (heldout > 0).sum(axis=1)])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return dcg / idcg
-
-
-def liang_recall(x_pred: np.ndarray, heldout: np.ndarray, k: int) -> np.ndarray:
-    """Recall_at_k_batch from the vae_cf notebook."""
-    idx = np.argpartition(-x_pred, k, axis=1)
-    x_pred_binary = np.zeros_like(x_pred, dtype=bool)
-    x_pred_binary[np.arange(x_pred.shape[0])[:, None], idx[:, :k]] = True
-    x_true_binary = heldout > 0
-    tmp = (np.logical_and(x_true_binary, x_pred_binary).sum(axis=1)).astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return tmp / np.minimum(k, x_true_binary.sum(axis=1))
 
 
 def test_metrics_match_liang_reference_on_random_scores():
@@ -43,9 +19,10 @@ def test_metrics_match_liang_reference_on_random_scores():
     ours = ranking_metrics(torch.tensor(scores), torch.tensor(fold_in), torch.tensor(heldout))
     masked = np.where(fold_in > 0, -np.inf, scores)
     for k in (20, 50):
-        np.testing.assert_allclose(ours[f"recall@{k}"].numpy(), liang_recall(masked, heldout, k),
+        np.testing.assert_allclose(ours[f"recall@{k}"].numpy(), recall_at_k_batch(masked, heldout, k),
                                    rtol=1e-6, equal_nan=True)
-    np.testing.assert_allclose(ours["ndcg@100"].numpy(), liang_ndcg(masked, heldout, 100), rtol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(ours["ndcg@100"].numpy(), ndcg_binary_at_k_batch(masked, heldout, 100),
+                               rtol=1e-5, equal_nan=True)
 
 
 def test_hand_computed_user():

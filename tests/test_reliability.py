@@ -26,6 +26,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import DictConfig
 
 import cfrec.config
+from cfrec import io as io_module
 from cfrec.callbacks import NonFiniteLossError
 from cfrec.checkpoints import AtomicCheckpointIO, CheckpointError
 from cfrec.data import cache as cache_module
@@ -268,7 +269,7 @@ class HalfWrite:
 
 
 class OsWithFullDisk:
-    """cfrec.data.cache's view of `os` with a full disk; the rest of the process is untouched."""
+    """cfrec.io's view of `os` with a full disk; the rest of the process is untouched."""
 
     def __getattr__(self, name):
         return getattr(os, name)
@@ -282,7 +283,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, cache, reference, monkeypatch):
     out = copy_run(reference[0], tmp_path / "run")
     last = out / "checkpoints" / "last.ckpt"
     before = last.read_bytes()
-    monkeypatch.setattr(cache_module, "os", OsWithFullDisk())
+    monkeypatch.setattr(io_module, "os", OsWithFullDisk())
     with pytest.raises(OSError, match="No space left"):
         AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(10_000)}}, last)
     assert last.read_bytes() == before
@@ -292,7 +293,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, cache, reference, monkeypatch):
 def test_failure_while_writing_metrics_keeps_the_previous_file_whole(tmp_path, cache, reference, monkeypatch):
     out = copy_run(reference[0], tmp_path / "run")
     before = (out / "metrics.json").read_bytes()
-    monkeypatch.setattr(cache_module, "os", OsWithFullDisk())
+    monkeypatch.setattr(io_module, "os", OsWithFullDisk())
     with pytest.raises(OSError, match="No space left") as failure:
         run(config(out, cache), out, {"model": "mult"})
     # the run's first atomic output write failed (per_user.csv comes before metrics.json, its commit marker)

@@ -7,11 +7,8 @@ records the sha256 of the `.npz`; a missing, truncated or altered entry is detec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,52 +17,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from cfrec.data.split import PARTS, Split
+from cfrec.io import atomic_write, atomic_write_json, sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
 
 #: raw-id arrays stored beside the matrices (as strings, the readers' ids being strings or integers)
 ID_ARRAYS: tuple[str, ...] = ("item_ids", "train_user_ids", "val_user_ids", "test_user_ids")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _default_mode(fd: int) -> None:
-    """Give a mkstemp file (created 0600) the permissions `open()` would have given it (0666 & ~umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-
-
-def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`.
-
-    Readers see the old file or the new one, never a partial one; an interrupted write leaves no
-    temporary file behind unless the process is killed outright (then a `.NAME.*.tmp` remains).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _default_mode(f.fileno())
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """JSON version of `atomic_write_bytes` (never leaves a truncated file)."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
 def source_fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
@@ -78,8 +35,8 @@ def source_fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def cache_key(params: dict[str, Any], sources: list[dict[str, Any]]) -> str:
-    blob = json.dumps({"params": params, "sources": sources}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """The cache entry's name: 16 hex digits of the preprocessing parameters and the sources' fingerprints."""
+    return sha256_json({"params": params, "sources": sources})[:16]
 
 
 def save_split(split: Split, directory: Path, manifest: dict[str, Any]) -> None:
@@ -88,19 +45,7 @@ def save_split(split: Split, directory: Path, manifest: dict[str, Any]) -> None:
     for part in PARTS:
         m = getattr(split, part)
         arrays.update({f"{part}_indptr": m.indptr, f"{part}_indices": m.indices, f"{part}_shape": np.array(m.shape)})
-    directory.mkdir(parents=True, exist_ok=True)
-    npz = directory / "split.npz"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".split.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _default_mode(f.fileno())
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, npz)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    npz = atomic_write(directory / "split.npz", lambda f: np.savez(f, **arrays), suffix=".npz")
     atomic_write_json(directory / "manifest.json",
                       {**manifest, "split_sha256": sha256_file(npz), "counts": split.counts()})
 

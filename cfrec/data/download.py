@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
-import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -17,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cfrec.errors import ConfigError, DataError, MissingDataError
+from cfrec.io import atomic_write, digests, file_digests
 
 log = logging.getLogger(__name__)
 
@@ -87,41 +85,37 @@ def fetch(
 ) -> Path:
     """Download `url` to `dest` via a temporary file, verify checksums, then rename atomically."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            digests = _download(url, out, dest.name, progress)
-        _verify(url, {"sha256": sha256, "md5": md5}, digests)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
+
+    def download_and_verify(out) -> None:
+        _verify(url, {"sha256": sha256, "md5": md5}, _download(url, out, dest.name, progress))
+
+    return atomic_write(dest, download_and_verify, suffix=".part")
 
 
 def _download(url: str, out, label: str, progress: bool) -> dict[str, str]:
     """Stream `url` into the open file `out`; return its sha256 and md5 hex digests."""
-    hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
+    received = 0
+
+    def written(response, bar):
+        nonlocal received
+        while chunk := response.read(_CHUNK):
+            out.write(chunk)
+            received += len(chunk)
+            bar.update(len(chunk))
+            yield chunk
+
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            received = 0
             with tqdm(
                 total=total, unit="B", unit_scale=True, desc=label, disable=not progress
             ) as bar:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    for hasher in hashers.values():
-                        hasher.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
+                got = digests(written(response, bar))
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as err:
         raise DownloadError(url, err) from err
     if total is not None and received != total:
         raise DownloadError(url, f"got {received} of {total} bytes")
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+    return got
 
 
 def _verify(source: object, expected: dict[str, str | None], got: dict[str, str]) -> None:
@@ -134,33 +128,14 @@ def _verify(source: object, expected: dict[str, str | None], got: dict[str, str]
             )
 
 
-def file_digests(path: Path) -> dict[str, str]:
-    """sha256 and md5 hex digests of a local file (to check a cached archive)."""
-    hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            for hasher in hashers.values():
-                hasher.update(chunk)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
-
-
 def extract(zip_path: Path, member: str, dest_dir: Path) -> Path:
     """Extract one member of a zip to `dest_dir/member`, via a temporary file and atomic rename."""
     dest = Path(dest_dir) / member
     if not dest.resolve().is_relative_to(Path(dest_dir).resolve()):
         raise ValueError(f"zip member {member!r} would land outside {dest_dir}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(zip_path) as archive, archive.open(member) as src:
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
-                os.replace(tmp, dest)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write(dest, lambda out: shutil.copyfileobj(src, out, _CHUNK), suffix=".part")
     except KeyError:
         raise MissingDataError(f"{zip_path} has no member {member!r}") from None
     except zipfile.BadZipFile as err:

@@ -13,7 +13,7 @@ from torch import nn
 
 from cfrec.data.batches import UserBatch
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, item_major_, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.encoders import SparseInput, l2_normalize, sparse_dropout, xavier_init
 from cfrec.models.likelihoods import Multinomial
 from cfrec.models.optim import fused_adam
 
@@ -32,14 +32,14 @@ class DAE(CFModule):
         super().__init__()
         self.save_hyperparameters()
         dims = [n_items, *hidden_dims, n_items]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList([SparseInput(dims[0], dims[1]),
+                                     *(nn.Linear(a, b) for a, b in zip(dims[1:-1], dims[2:]))])
         self.likelihood = Multinomial()
         self.dropout, self.l2, self.lr = dropout, l2, lr
         xavier_init(self)
-        item_major_(self.layers[0])  # the layer that reads the sparse rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = input_layer(sparse_dropout(l2_normalize(x), self.dropout, self.training), self.layers[0])
+        h = self.layers[0](sparse_dropout(l2_normalize(x), self.dropout, self.training))
         for layer in self.layers[1:]:
             h = layer(torch.tanh(h))
         return h

@@ -38,35 +38,34 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
 
 
-def input_layer(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-    """First layer on a user row: sparse x @ Wᵀ without densifying (in fp32, outside autocast: sparse
-    kernels lack bf16 on CPU), dense otherwise.
+class SparseInput(nn.Linear):
+    """An I-wide first layer, x @ Wᵀ + b, that reads a sparse batch of user rows without densifying it.
 
     A sparse CSR batch goes through `embedding_bag` (the rows of Wᵀ at the batch's items, weighted by
     x's values, summed per user): its forward and backward only touch the non-zeros, where
-    `torch.sparse.mm` spends most of a step transposing the I × H weight and its gradient. With an
-    item-major weight (`item_major_`) Wᵀ is a free view and no I × H copy is made at all.
+    `torch.sparse.mm` spends most of a step transposing the I × H weight and its gradient. The weight
+    (H × I, named and shaped as nn.Linear's, so checkpoints of either load into the other) is stored
+    item-major, Wᵀ contiguous: the sparse path reads and writes per-item rows of H contiguous floats and
+    never copies the I × H matrix (`cfrec.models.optim.FusedAdam` steps it through that transpose); dense
+    products are as fast either way (BLAS takes both layouts). The sparse paths run in fp32 outside
+    autocast (sparse kernels lack bf16 on CPU).
     """
-    if x.layout == torch.strided:
-        return layer(x)
-    with torch.autocast(x.device.type, enabled=False):
-        if x.layout != torch.sparse_csr:
-            return torch.sparse.mm(x, layer.weight.t()) + layer.bias
-        weight_t = layer.weight.t()  # (I, H)
-        crow, col = x.crow_indices(), x.col_indices()
-        h = F.embedding_bag(col, weight_t.contiguous(), crow.to(col.dtype), mode="sum",
-                            per_sample_weights=x.values().to(weight_t.dtype), include_last_offset=True)
-        return h if layer.bias is None else h + layer.bias
 
+    def __init__(self, n_items: int, out_features: int, bias: bool = True):
+        super().__init__(n_items, out_features, bias)
+        self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())  # same values, item-major
 
-def item_major_(layer: nn.Linear) -> nn.Linear:
-    """Store an input layer's weight (H × I) item-major, i.e. with Wᵀ contiguous, in place (shape, values
-    and state-dict unchanged). `input_layer` then reads and writes per-item rows of H contiguous floats
-    and never copies the I × H matrix; dense products are as fast either way (BLAS takes both layouts)."""
-    w = layer.weight
-    if not w.t().is_contiguous():
-        layer.weight = nn.Parameter(w.detach().t().contiguous().t(), requires_grad=w.requires_grad)
-    return layer
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.layout == torch.strided:
+            return super().forward(x)
+        with torch.autocast(x.device.type, enabled=False):
+            if x.layout != torch.sparse_csr:
+                return torch.sparse.mm(x, self.weight.t()) + self.bias
+            weight_t = self.weight.t()  # (I, H), contiguous
+            crow, col = x.crow_indices(), x.col_indices()
+            h = F.embedding_bag(col, weight_t.contiguous(), crow.to(col.dtype), mode="sum",
+                                per_sample_weights=x.values().to(weight_t.dtype), include_last_offset=True)
+            return h if self.bias is None else h + self.bias
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -93,10 +92,13 @@ def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 
 def xavier_init(module: nn.Module) -> None:
-    """Liang's initialisation: Glorot-uniform weights, biases N(0, 0.001²)."""
+    """Liang's initialisation: Glorot-uniform weights, biases N(0, 0.001²); each weight drawn row-major and
+    copied in, so an item-major `SparseInput` gets the values an nn.Linear would."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
+            with torch.no_grad():
+                m.weight.copy_(nn.init.xavier_uniform_(torch.empty(m.weight.shape, dtype=m.weight.dtype,
+                                                                   device=m.weight.device)))
             if m.bias is not None:
                 nn.init.normal_(m.bias, std=0.001)
 
@@ -107,20 +109,19 @@ class GaussianEncoder(nn.Module):
     def __init__(self, n_items: int, hidden_dims: list[int] = (600,), latent_dim: int = 200, dropout: float = 0.5):
         super().__init__()
         dims = [n_items, *hidden_dims]
-        self.first = nn.Linear(dims[0], dims[1]) if hidden_dims else None
+        self.first = SparseInput(dims[0], dims[1]) if hidden_dims else None
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[1:-1], dims[2:]))
         last = dims[-1]
-        self.head = nn.Linear(last, 2 * latent_dim) if hidden_dims else nn.Linear(n_items, 2 * latent_dim)
+        self.head = nn.Linear(last, 2 * latent_dim) if hidden_dims else SparseInput(n_items, 2 * latent_dim)
         self.latent_dim, self.dropout, self.hidden_dim = latent_dim, dropout, last
         xavier_init(self)
-        item_major_(self.first if hidden_dims else self.head)  # the layer that reads the sparse rows
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer h(x) (normalised, dropped-out input through the tanh MLP)."""
         x = sparse_dropout(l2_normalize(x), self.dropout, self.training)
         if self.first is None:
             return densify(x)
-        h = torch.tanh(input_layer(x, self.first))
+        h = torch.tanh(self.first(x))
         for layer in self.hidden:
             h = torch.tanh(layer(h))
         return h
@@ -128,7 +129,7 @@ class GaussianEncoder(nn.Module):
     def gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mu, logvar, h) of q(z|x)."""
         h = self.features(x)
-        out = self.head(h) if self.first is not None else input_layer(h, self.head)
+        out = self.head(h)
         mu, logvar = out.chunk(2, dim=-1)
         return mu, logvar, h
 

@@ -11,7 +11,7 @@ _MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 def _item_major(p: torch.Tensor) -> bool:
-    """A 2-D parameter stored transposed (`cfrec.models.encoders.item_major_`): its transpose is contiguous."""
+    """A 2-D parameter stored transposed (`cfrec.models.encoders.SparseInput`): its transpose is contiguous."""
     return p.dim() == 2 and not p.is_contiguous() and p.t().is_contiguous()
 
 

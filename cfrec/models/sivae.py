@@ -15,10 +15,9 @@ from torch import nn
 
 from cfrec.models.encoders import (
     Posterior,
+    SparseInput,
     at_least_fp32,
     gaussian_log_prob,
-    input_layer,
-    item_major_,
     l2_normalize,
     sparse_dropout,
     xavier_init,
@@ -67,7 +66,7 @@ class SemiImplicitEncoder(nn.Module):
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"eval_mode must be one of {EVAL_MODES}, got {eval_mode!r}")
         dims = [n_items, *hidden_dims]
-        self.first = nn.Linear(dims[0], dims[1])
+        self.first = SparseInput(dims[0], dims[1])
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[1:-1], dims[2:]))
         self.logvar = nn.Linear(dims[-1], latent_dim)  # g(x)
         self.noise_dims = list(noise_dims)
@@ -81,12 +80,11 @@ class SemiImplicitEncoder(nn.Module):
         self.latent_dim, self.hidden_dim, self.dropout = latent_dim, dims[-1], dropout
         self.noise, self.extra_psi, self.eval_mode, self.eval_samples = noise, extra_psi, eval_mode, eval_samples
         xavier_init(self)
-        item_major_(self.first)  # the layer that reads the sparse rows: no I × H copy per step
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """h(x): the normalised, dropped-out input through the tanh MLP (first layer kept sparse)."""
         x = sparse_dropout(l2_normalize(x), self.dropout, self.training)
-        h = torch.tanh(input_layer(x, self.first))
+        h = torch.tanh(self.first(x))
         for layer in self.hidden:
             h = torch.tanh(layer(h))
         return h

@@ -11,6 +11,7 @@ from cfrec.data.cache import CacheError, cached_split, load_split, save_split
 from cfrec.data.datamodule import prepare_split
 from cfrec.data.protocol import liang_split
 from cfrec.data.synthetic import synthetic_interactions
+from cfrec.io import sha256_file
 
 
 def small_split():
@@ -37,7 +38,7 @@ def test_entry_without_user_ids_is_rebuilt(tmp_path):
         arrays = {k: z[k] for k in z.files if not k.endswith("user_ids")}
     np.savez(npz, **arrays)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    manifest["split_sha256"] = cache.sha256_file(npz)
+    manifest["split_sha256"] = sha256_file(npz)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CacheError, match="older cfrec"):
         load_split(tmp_path)

@@ -1,72 +1,11 @@
-"""Liang et al.'s split against a line-by-line transcription of the reference notebook's pandas code."""
+"""Liang et al.'s split against the reference notebook's pandas code, transcribed line by line in cfrec.reference."""
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from cfrec.data.protocol import ProtocolError, liang_split
-
-
-def notebook_split(raw: pd.DataFrame, n_heldout: int, min_uc: int = 5, min_sc: int = 0):
-    """The vae_cf notebook (ML-20M section), with userId/movieId renamed and pandas-2-safe counting."""
-    raw = raw[raw["rating"] > 3.5]
-
-    def get_count(tp, id):
-        return tp[[id]].groupby(id, as_index=True).size()
-
-    if min_sc > 0:
-        itemcount = get_count(raw, "item")
-        raw = raw[raw["item"].isin(itemcount.index[itemcount >= min_sc])]
-    if min_uc > 0:
-        usercount = get_count(raw, "user")
-        raw = raw[raw["user"].isin(usercount.index[usercount >= min_uc])]
-    unique_uid = get_count(raw, "user").index
-    np.random.seed(98765)
-    unique_uid = unique_uid[np.random.permutation(unique_uid.size)]
-    n_users = unique_uid.size
-    tr_users = unique_uid[: n_users - n_heldout * 2]
-    vd_users = unique_uid[n_users - n_heldout * 2 : n_users - n_heldout]
-    te_users = unique_uid[n_users - n_heldout :]
-    train_plays = raw.loc[raw["user"].isin(tr_users)]
-    unique_sid = pd.unique(train_plays["item"])
-    show2id = {sid: i for i, sid in enumerate(unique_sid)}
-    profile2id = {pid: i for i, pid in enumerate(unique_uid)}
-
-    def split_train_test_proportion(data, test_prop=0.2):
-        tr_list, te_list = [], []
-        np.random.seed(98765)
-        for _, group in data.groupby("user"):
-            n_items_u = len(group)
-            if n_items_u >= 5:
-                idx = np.zeros(n_items_u, dtype="bool")
-                idx[np.random.choice(n_items_u, size=int(test_prop * n_items_u), replace=False).astype("int64")] = True
-                tr_list.append(group[np.logical_not(idx)])
-                te_list.append(group[idx])
-            else:
-                tr_list.append(group)
-        return pd.concat(tr_list), pd.concat(te_list)
-
-    def held(users):
-        plays = raw.loc[raw["user"].isin(users)]
-        plays = plays.loc[plays["item"].isin(unique_sid)]
-        return split_train_test_proportion(plays)
-
-    def numerize(tp, offset):
-        rows = np.array([profile2id[x] for x in tp["user"]]) - offset
-        cols = np.array([show2id[x] for x in tp["item"]])
-        return rows, cols
-
-    def matrix(tp, offset, n_rows):
-        r, c = numerize(tp, offset)
-        return sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n_rows, len(unique_sid)))
-
-    n_tr = len(tr_users)
-    out = {"train": matrix(train_plays, 0, n_tr)}
-    for name, users, offset in (("val", vd_users, n_tr), ("test", te_users, n_tr + n_heldout)):
-        tr, te = held(users)
-        out[f"{name}_tr"], out[f"{name}_te"] = matrix(tr, offset, n_heldout), matrix(te, offset, n_heldout)
-    return out, unique_sid, {"train": tr_users, "val": vd_users, "test": te_users}
+from cfrec.reference import notebook_split
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from cfrec.models.encoders import GaussianEncoder, input_layer, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.encoders import GaussianEncoder, SparseInput, l2_normalize, sparse_dropout, xavier_init
 
 
 def _rows(seed=0, shape=(5, 12)):
@@ -20,10 +20,11 @@ def test_l2_normalize_sparse_equals_dense():
     torch.testing.assert_close(got.to_dense(), F.normalize(x, dim=1))
 
 
-def test_input_layer_sparse_equals_dense():
-    layer = torch.nn.Linear(12, 4)
+def test_sparse_input_sparse_equals_dense():
+    layer = SparseInput(12, 4)
     x = _rows()
-    torch.testing.assert_close(input_layer(x.to_sparse_csr(), layer), layer(x))
+    torch.testing.assert_close(layer(x.to_sparse_csr()), layer(x))
+    torch.testing.assert_close(layer(x.to_sparse_coo()), layer(x))
 
 
 def test_sparse_dropout_keeps_zeros_and_rescales_survivors():
@@ -68,7 +69,7 @@ def test_sparse_first_layer_runs_in_fp32_under_bf16_autocast():
     encoder = GaussianEncoder(12, hidden_dims=[6], latent_dim=3).eval()
     x = _rows()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        first = input_layer(x.to_sparse_csr(), encoder.first)
+        first = encoder.first(x.to_sparse_csr())
         post = encoder(x.to_sparse_csr())
     assert first.dtype == torch.float32
     torch.testing.assert_close(first, encoder.first(x))

@@ -7,16 +7,17 @@ from copy import deepcopy
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from cfrec.data.sparse import to_torch_csr
 from cfrec.metrics import ranking_metrics
-from cfrec.models.encoders import GaussianEncoder, input_layer, item_major_
+from cfrec.models.encoders import GaussianEncoder, SparseInput
 from cfrec.models.likelihoods import Multinomial
 from cfrec.models.optim import fused_adam
 from cfrec.models.priors import StandardNormal
 from cfrec.models.schedules import Anneal
 from cfrec.models.vae import VAE
-from tests.conftest import random_binary
+from tests.conftest import TINY_MODEL, compose_train, random_binary
 
 N_ITEMS = 40
 
@@ -32,16 +33,13 @@ def _vae(**kwargs):
                beta=Anneal(cap=0.2, total_anneal_steps=10), decoder_hidden_dims=[16], **kwargs)
 
 
-@pytest.mark.parametrize("item_major", [False, True])
-def test_sparse_input_layer_matches_dense_in_value_and_gradient(item_major):
+def test_sparse_input_layer_matches_dense_in_value_and_gradient():
     torch.manual_seed(0)
-    layer = torch.nn.Linear(N_ITEMS, 7)
-    if item_major:
-        item_major_(layer)
-        assert layer.weight.t().is_contiguous() and layer.weight.shape == (7, N_ITEMS)
+    layer = SparseInput(N_ITEMS, 7)
+    assert layer.weight.t().is_contiguous() and layer.weight.shape == (7, N_ITEMS)
     x = _rows()
     g = torch.randn(x.shape[0], 7)
-    input_layer(x, layer).backward(g)
+    layer(x).backward(g)
     sparse_grad = (layer.weight.grad.clone(), layer.bias.grad.clone())
     layer.zero_grad()
     layer(x.to_dense()).backward(g)
@@ -50,19 +48,37 @@ def test_sparse_input_layer_matches_dense_in_value_and_gradient(item_major):
     assert layer.weight.grad.stride() == layer.weight.stride()  # accumulated without a transposing copy
 
 
-def test_item_major_keeps_values_and_state_dict():
+def test_sparse_input_keeps_a_linear_layers_values_and_state_dict():
     torch.manual_seed(0)
-    layer = torch.nn.Linear(N_ITEMS, 5)
-    before = {k: v.clone() for k, v in layer.state_dict().items()}
-    item_major_(layer)
-    after = layer.state_dict()
+    before = {k: v.clone() for k, v in torch.nn.Linear(N_ITEMS, 5).state_dict().items()}
+    torch.manual_seed(0)
+    after = SparseInput(N_ITEMS, 5).state_dict()  # same initial values, drawn from the same generator state
     assert after.keys() == before.keys()
     for k in before:
-        torch.testing.assert_close(after[k], before[k])
-    fresh = torch.nn.Linear(N_ITEMS, 5)
-    item_major_(fresh).load_state_dict(before)  # a row-major checkpoint loads into the item-major layout
+        assert torch.equal(after[k], before[k])
+    fresh = SparseInput(N_ITEMS, 5)
+    fresh.load_state_dict(before)  # a row-major checkpoint loads into the item-major layout
     torch.testing.assert_close(fresh.weight, before["weight"])
     assert fresh.weight.t().is_contiguous()
+
+
+#: the parameter each model's I-wide first layer has always been saved under (checkpoints rely on the names)
+SPARSE_INPUTS = {"mult": "encoder.first", "iaf": "encoder.first", "sivae": "encoder.first", "dae": "layers.0",
+                 "awae": "enc_hidden", "cdae": "encoder", "recvae": "encoder.layers.0"}
+
+
+@pytest.mark.parametrize("model", sorted(SPARSE_INPUTS))
+def test_every_i_wide_first_layer_is_a_sparse_input_under_its_old_name(model):
+    cfg = compose_train(f"model={model}", *TINY_MODEL[model])
+    net = instantiate(cfg.model, n_items=N_ITEMS, _convert_="all", **({"n_users": 3} if model == "cdae" else {}))
+    layers = {name for name, m in net.named_modules() if isinstance(m, SparseInput)}
+    assert layers - {"prior.old_encoder.layers.0"} == {SPARSE_INPUTS[model]}  # RecVAE's prior holds a copy
+    first = net.get_submodule(SPARSE_INPUTS[model])
+    assert first.weight.t().is_contiguous() and first.weight.shape[1] == N_ITEMS
+    old = {k: v.contiguous() for k, v in net.state_dict().items()}  # as a row-major nn.Linear saved it
+    assert f"{SPARSE_INPUTS[model]}.weight" in old
+    net.load_state_dict(old)
+    assert first.weight.t().is_contiguous()
 
 
 def test_fused_adam_matches_default_adam_on_item_major_parameters():
@@ -137,7 +153,7 @@ def test_sparse_and_dense_rows_give_the_same_metrics():
 
 def _item_major_params(seed=0):
     torch.manual_seed(seed)
-    first = item_major_(torch.nn.Linear(N_ITEMS, 7))
+    first = SparseInput(N_ITEMS, 7)
     out = torch.nn.Linear(7, N_ITEMS)
     return [first.weight, first.bias, out.weight, out.bias]
 

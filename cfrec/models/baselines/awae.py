@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cfrec.data.batches import UserBatch
-from cfrec.data.sparse import densify
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, item_major_, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.encoders import SparseInput, l2_normalize, sparse_dropout, xavier_init
+from cfrec.models.likelihoods import Multinomial
 from cfrec.models.optim import fused_adam
 
 #: multiples of the base IMQ constant C = 2·d·σ² summed over, as in the WAE authors' MMD penalty
@@ -58,17 +57,17 @@ class AWAE(CFModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.enc_hidden = nn.Linear(n_items, hidden_dim)
+        self.enc_hidden = SparseInput(n_items, hidden_dim)
         self.enc_code = nn.Linear(hidden_dim, latent_dim)
         self.dec_hidden = nn.Linear(latent_dim, hidden_dim)
         self.dec_out = nn.Linear(hidden_dim, n_items)
+        self.likelihood = Multinomial()
         xavier_init(self)
-        item_major_(self.enc_hidden)  # the layer that reads the sparse rows
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic code z (B, latent_dim) of L2-normalised rows, dropped out in training."""
         x = sparse_dropout(l2_normalize(x), self.hparams.dropout, self.training)
-        return self.enc_code(torch.tanh(input_layer(x, self.enc_hidden)))
+        return self.enc_code(torch.tanh(self.enc_hidden(x)))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Logits over all items."""
@@ -77,7 +76,7 @@ class AWAE(CFModule):
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted terms (nll, mmd against fresh N(0, I) samples, l1) and the weighted total `loss`."""
         z = self.encode(x)
-        nll = -(F.log_softmax(self.decode(z), dim=-1) * densify(x)).sum(-1).mean()
+        nll = -self.likelihood.log_prob(x, self.decode(z)).mean()
         mmd = imq_mmd(z, torch.randn_like(z))
         l1 = l1_sparsity(z)
         loss = nll + self.hparams.mmd_weight * mmd + self.hparams.l1_weight * l1

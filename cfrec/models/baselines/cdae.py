@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cfrec.data.batches import UserBatch
 from cfrec.data.sparse import densify
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, item_major_, sparse_dropout, xavier_init
+from cfrec.models.encoders import SparseInput, sparse_dropout, xavier_init
+from cfrec.models.likelihoods import Logistic, Multinomial
 from cfrec.models.optim import fused_adam
 
 LOSSES = ("logistic", "multinomial")
@@ -45,10 +45,10 @@ class CDAE(CFModule):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.save_hyperparameters()
-        self.encoder = nn.Linear(n_items, latent_dim)
+        self.encoder = SparseInput(n_items, latent_dim)
         self.decoder = nn.Linear(latent_dim, n_items)
+        self.likelihood = Logistic() if loss == "logistic" else Multinomial()
         xavier_init(self)
-        item_major_(self.encoder)  # the layer that reads the sparse rows
         self.user_vectors: nn.Embedding | None = None
         if n_users is not None:
             self._build_user_vectors(n_users)
@@ -68,17 +68,13 @@ class CDAE(CFModule):
 
     def objective(self, logits: torch.Tensor, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Per-user reconstruction loss plus the L2 penalty (weight_decay/2)·‖V_u‖² on the user vectors."""
-        if self.hparams.loss == "logistic":
-            rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-        else:
-            rec = -(F.log_softmax(logits, dim=-1) * x).sum(-1)
-        return rec + 0.5 * self.hparams.weight_decay * (v**2).sum(-1)
+        return -self.likelihood.log_prob(x, logits) + 0.5 * self.hparams.weight_decay * (v**2).sum(-1)
 
     def training_step(self, batch: UserBatch, batch_idx: int) -> torch.Tensor:
         x, users = batch
         v = self.user_vectors(users)
-        h = torch.sigmoid(input_layer(sparse_dropout(x, self.hparams.corruption, True), self.encoder) + v)
-        loss = self.objective(self.decoder(h), densify(x), v).mean()
+        h = torch.sigmoid(self.encoder(sparse_dropout(x, self.hparams.corruption, True)) + v)
+        loss = self.objective(self.decoder(h), x, v).mean()
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
@@ -109,4 +105,4 @@ class CDAE(CFModule):
         return v.detach()
 
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.sigmoid(input_layer(fold_in, self.encoder) + self.fold_in(fold_in)))
+        return self.decoder(torch.sigmoid(self.encoder(fold_in) + self.fold_in(fold_in)))

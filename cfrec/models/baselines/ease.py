@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import scipy.sparse as sp
 import torch
 
 from cfrec.data.sparse import to_torch_csr
 from cfrec.data.split import Split
+from cfrec.device import available_bytes, resolve_device
 from cfrec.evaluation import evaluate
 from cfrec.models.base import FittedRecommender
 
@@ -28,26 +28,6 @@ PEAK_MATRICES = 4
 
 class EASEMemoryError(MemoryError, ValueError):
     """The dense I×I matrices of EASE do not fit in the memory of the chosen device."""
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' → cuda when available, else cpu; anything else is passed to torch.device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory on a cuda device, or MemAvailable of /proc/meminfo for cpu (None if unknown)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    meminfo = Path("/proc/meminfo")
-    if not meminfo.exists():
-        return None
-    for line in meminfo.read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    return None
 
 
 def check_memory(n_items: int, device: torch.device) -> None:

@@ -18,7 +18,8 @@ from torch import nn
 from cfrec.data.batches import UserBatch
 from cfrec.data.sparse import densify
 from cfrec.models.base import CFModule
-from cfrec.models.encoders import input_layer, item_major_, l2_normalize, sparse_dropout
+from cfrec.models.encoders import SparseInput, l2_normalize, sparse_dropout
+from cfrec.models.likelihoods import Multinomial
 from cfrec.models.optim import fused_adam
 
 MIXTURE_WEIGHTS: tuple[float, float, float] = (3 / 20, 3 / 4, 1 / 10)  # N(0, I), q_old(z|x), N(0, e^10 I)
@@ -38,16 +39,16 @@ class RecVAEEncoder(nn.Module):
         self, n_items: int, hidden_dim: int = 600, latent_dim: int = 200, n_layers: int = 5, ln_eps: float = 0.1
     ):
         super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(n_items if i == 0 else hidden_dim, hidden_dim) for i in range(n_layers))
+        self.layers = nn.ModuleList(SparseInput(n_items, hidden_dim) if i == 0 else nn.Linear(hidden_dim, hidden_dim)
+                                    for i in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim, eps=ln_eps) for _ in range(n_layers))
         self.mu = nn.Linear(hidden_dim, latent_dim)
         self.logvar = nn.Linear(hidden_dim, latent_dim)
-        item_major_(self.layers[0])  # the layer that reads the sparse rows
 
     def forward(self, x: torch.Tensor, dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x); `dropout` is the input dropout rate (0 at evaluation)."""
         x = sparse_dropout(l2_normalize(x), dropout, dropout > 0)
-        h = self.norms[0](F.silu(input_layer(x, self.layers[0])))
+        h = self.norms[0](F.silu(self.layers[0](x)))
         total = h
         for layer, norm in zip(self.layers[1:], self.norms[1:]):
             h = norm(F.silu(layer(h) + total))
@@ -94,6 +95,7 @@ class RecVAE(CFModule):
         self.encoder = RecVAEEncoder(n_items, hidden_dim, latent_dim)
         self.prior = CompositePrior(self.encoder)
         self.decoder = nn.Linear(latent_dim, n_items)
+        self.likelihood = Multinomial()
 
     def kl_weight(self, x: torch.Tensor) -> torch.Tensor:
         """User-specific β_u = γ·|x_u| (B,)."""
@@ -103,7 +105,7 @@ class RecVAE(CFModule):
         """−mean_u[log p(x|z) − β_u (log q(z|x) − log p(z|x))] at one reparameterised z per user."""
         mu, logvar = self.encoder(x, self.hparams.dropout)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        mll = (F.log_softmax(self.decoder(z), dim=-1) * densify(x)).sum(-1)
+        mll = self.likelihood.log_prob(x, self.decoder(z))
         kl = (log_normal(z, mu, logvar) - self.prior.log_prob(z, x)).sum(-1)
         return -(mll - self.kl_weight(x) * kl).mean()
 
@@ -112,7 +114,7 @@ class RecVAE(CFModule):
         with torch.no_grad():
             mu, logvar = self.encoder(x, 0.0)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return -(F.log_softmax(self.decoder(z), dim=-1) * densify(x)).sum(-1).mean()
+        return -self.likelihood.log_prob(x, self.decoder(z)).mean()
 
     def on_train_epoch_start(self) -> None:
         loader = self.trainer.train_dataloader

@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cfrec.beyond import BEYOND_K
-from cfrec.data.cache import atomic_write_json
+from cfrec.io import atomic_write_json
 from cfrec.errors import DataError
 from cfrec.evaluate import run_list_figures
 from cfrec.models.base import CFModule

@@ -25,9 +25,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cfrec.beyond import BEYOND_K
-from cfrec.io import atomic_write_json
 from cfrec.errors import DataError
 from cfrec.evaluate import run_list_figures
+from cfrec.io import atomic_write_json
 from cfrec.models.base import CFModule
 from cfrec.report.collect import find_run_dirs
 

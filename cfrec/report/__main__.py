@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown)
     out = Path(args.out) if args.out else Path(args.sweeps[0]) / "report"
     plots = ", ".join(sorted(p.name for p in out.glob("*.png")))
-    print(f"report: wrote report.md, results.csv, claims.csv, hyperparameters.csv, runs.csv"
+    print(f"report: wrote report.md, results.csv, comparisons.csv, claims.csv, tuning.csv, hyperparameters.csv, "
+          f"runs.csv, beyond.csv"
           f"{f' and the plots {plots}' if plots else ''} to {out}/", file=sys.stderr)
     if "Runs: 0 " in markdown:
         print("error: no runs (metrics.json or .hydra/) under " + ", ".join(args.sweeps), file=sys.stderr)

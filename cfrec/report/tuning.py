@@ -32,11 +32,20 @@ class Candidate:
     n_seeds: int
     val_ndcg: float
     chosen: bool
+    diagnostics: str = ""  # what a model logs beside its validation metrics (SIVAE's psi_spread), seed means
 
 
 def _val(group: Group) -> float:
     values = [float(v) for r in group.runs if (v := (r.metrics.get("val") or {}).get(METRIC)) is not None]
     return statistics.fmean(values) if values else math.nan
+
+
+def _diagnostics(group: Group) -> str:
+    """`psi_spread=0.0846`: every other number a run's validation block holds, averaged over its seeds."""
+    vals = [r.metrics.get("val") or {} for r in group.runs]
+    keys = sorted({k for v in vals for k in v if k != "n_users" and not k.endswith("_se")
+                   and k not in {"recall@20", "recall@50", "ndcg@100"}})
+    return ",".join(f"{k}={statistics.fmean(float(v[k]) for v in vals if k in v):.4g}" for k in keys)
 
 
 def choose_settings(groups: dict[tuple[str, str], Group]) -> list[Candidate]:
@@ -50,7 +59,8 @@ def choose_settings(groups: dict[tuple[str, str], Group]) -> list[Candidate]:
         values = {row: _val(g) for row, g in candidates.items()}
         finite = {row: v for row, v in values.items() if not math.isnan(v)}
         best = max(finite, key=finite.__getitem__) if finite else None
-        out.extend(Candidate(dataset, base, row, candidates[row].n, values[row], row == best)
+        out.extend(Candidate(dataset, base, row, candidates[row].n, values[row], row == best,
+                             _diagnostics(candidates[row]))
                    for row in sorted(candidates, key=lambda r: (r != base, r)))
     return out
 
@@ -64,15 +74,17 @@ def tuning_markdown(candidates: list[Candidate], comparisons: list[Comparison]) 
              "Each row run over a grid of its own settings (`tune=...`) keeps the setting with the best validation "
              "NDCG@100 (best epoch, mean over seeds); test users do not enter the choice. Δ test is the paired "
              "difference from Mult-VAE on the test users (95 % CI, paired t-test p), as in comparisons.csv.", "",
-             "| Dataset | Row | Setting | Seeds | Val NDCG@100 | Δ test NDCG@100 [95 % CI] | p (t) | Chosen |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Dataset | Row | Setting | Seeds | Val NDCG@100 | Δ test NDCG@100 [95 % CI] | p (t) | Chosen "
+             "| Diagnostics (val) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for dataset in dataset_order({c.dataset for c in candidates}):
         for c in (c for c in candidates if c.dataset == dataset):
             t = tests.get((c.dataset, c.candidate))
             delta = f"{t.diff:+.4f} [{t.ci_low:+.4f}, {t.ci_high:+.4f}]" if t else "—"
             setting = c.candidate[len(c.row):].strip("[]") or "preset"
             lines.append(f"| {dataset_label(dataset)} | {c.row} | {setting} | {c.n_seeds} | {c.val_ndcg:.4f} | "
-                         f"{delta} | {f'{t.p_ttest:.2g}' if t else '—'} | {'✓' if c.chosen else ''} |")
+                         f"{delta} | {f'{t.p_ttest:.2g}' if t else '—'} | {'✓' if c.chosen else ''} | "
+                         f"{c.diagnostics.replace(',', ', ') or '—'} |")
     return "\n".join(lines)
 
 

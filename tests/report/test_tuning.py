@@ -31,7 +31,7 @@ def test_the_setting_with_the_best_validation_ndcg_is_chosen_whatever_the_test_u
     candidates = choose_settings(aggregate(collect([root])))
     assert [(c.candidate, c.chosen) for c in candidates] == [
         ("vae_reg", False), ("vae_reg[l2=0.0001]", False), ("vae_reg[l2=0.001]", True)]
-    assert candidates[2].val_ndcg == 0.43 and candidates[0].row == "vae_reg"
+    assert candidates[2].val_ndcg == 0.43 and candidates[0].row == "vae_reg" and candidates[0].diagnostics == ""
 
     out = tmp_path / "report"
     assert main([str(root), "--out", str(out), "--no-plots"]) == 0
@@ -39,6 +39,17 @@ def test_the_setting_with_the_best_validation_ndcg_is_chosen_whatever_the_test_u
     assert [(r["candidate"], r["chosen"]) for r in rows] == [
         ("vae_reg", "False"), ("vae_reg[l2=0.0001]", "False"), ("vae_reg[l2=0.001]", "True")]
     assert "## Settings chosen on validation" in (out / "report.md").read_text()
+
+
+def test_a_models_own_validation_diagnostics_ride_along(tmp_path: Path):
+    root = tmp_path / "sweep"
+    for k, spread in ((1, 0.08), (20, 0.12)):
+        val = {**_summary(0.4, 0.4, 0.4, 0.002), "psi_spread": spread}
+        write_run(root / f"sivae{k}", dataset="ml-1m-implicit", row="sivae", choices={"model": "sivae"},
+                  config={"tune": "model.encoder.extra_psi", "model": {"encoder": {"extra_psi": k}}} if k > 1 else None,
+                  extra={"val": val})
+    assert [(c.candidate, c.diagnostics) for c in choose_settings(aggregate(collect([root])))] == [
+        ("sivae", "psi_spread=0.08"), ("sivae[extra_psi=20]", "psi_spread=0.12")]
 
 
 def test_no_grid_no_section(tmp_path: Path):

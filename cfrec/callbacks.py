@@ -155,6 +155,12 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
         super().__init__(patience=patience if patience is not None else 0, **kwargs)
         self.enabled = patience is not None
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A run resumed from the checkpoint of its own early stop is finished: it trains no further step
+        (Lightning would otherwise train on past the stop and rewrite the run's results)."""
+        if self.enabled and self.stopped_epoch > 0 and self.wait_count >= self.patience:
+            trainer.should_stop = True
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.enabled:
             super().on_validation_end(trainer, pl_module)

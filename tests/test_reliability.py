@@ -154,6 +154,17 @@ def test_completed_run_rerun_does_not_retrain(tmp_path, cache, reference):
     same(again, reference[1])
 
 
+def test_early_stopped_run_rerun_does_not_retrain(tmp_path, cache):
+    out = tmp_path / "run"
+    stop = ("callbacks.early_stopping.patience=1", "model.lr=0.0")  # no improvement after epoch 0: stops at 1
+    first = train(out, cache, *stop, epochs=10)
+    assert first["stopped_early"] and first["epochs"] == 2
+    spy = CountSteps()
+    again = train(out, cache, *stop, callbacks=[spy], epochs=10)
+    assert spy.steps == 0 and again["stopped_early"]
+    same(again, first)
+
+
 def test_sigkill_then_same_command_resumes_to_identical_metrics(tmp_path, cache, reference):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the tests' thread count

@@ -103,11 +103,30 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         best_epoch = torch.load(best, map_location="cpu", weights_only=False, mmap=True)["epoch"]
     else:
         best_epoch = epochs - 1
+    monitor = str(cfg.get("optimized_metric") or "val/ndcg@100").removeprefix("val/")
+    mode = getattr(trainer.checkpoint_callback, "mode", "max")
+    warnings = [w for w in [check_tested_epoch(history, int(best_epoch), monitor, mode)] if w]
+    for warning in warnings:
+        log.warning(warning)
     return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
             "test_top": model.test_top, "best_epoch": int(best_epoch), "epochs": epochs,
             "stopped_early": stopped_early, "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
+            **({"warnings": warnings} if warnings else {}),
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
+
+
+def check_tested_epoch(history: list[dict[str, float]], tested: int, metric: str, mode: str = "max") -> str | None:
+    """None when the tested epoch has the best validation `metric` of the run (ties allowed), else what is wrong:
+    the protocol tests the best validation epoch, and a checkpoint that is not it must not pass unnoticed."""
+    values = {int(h["epoch"]): float(h[metric]) for h in history if metric in h}
+    if tested not in values:
+        return None
+    best = (max if mode == "max" else min)(values, key=values.__getitem__)
+    if values[best] == values[tested]:
+        return None
+    return (f"the tested checkpoint is epoch {tested} ({metric} {values[tested]:.4f}), not the best validation "
+            f"epoch {best} ({values[best]:.4f}); rerun from scratch to test the best one")
 
 
 def finish_wandb(loggers: list[Any], ok: bool) -> None:

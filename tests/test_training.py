@@ -19,7 +19,7 @@ from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
 from cfrec.checkpoints import fingerprint_changes, run_fingerprint
 from cfrec.data.datamodule import CFDataModule
 from cfrec.per_user import read_per_user
-from cfrec.training import describe_error, record_failure, run
+from cfrec.training import check_tested_epoch, describe_error, record_failure, run
 from tests.conftest import compose_train
 
 TINY = ["debug=default"]  # conf/debug/default.yaml: 200 synthetic users × 60 items, 20 + 20 held out, batches of 50
@@ -150,6 +150,14 @@ def test_train_py_single_run_failure_exits_nonzero_and_records(tmp_path, monkeyp
     assert exit_.value.code == 2  # a user mistake (cfrec.errors.UserError): one line on stderr, exit status 2
     record = json.loads((out / "metrics.json").read_text())
     assert record["status"] == "failed" and "dataset.heldout_users=100000" in record["error"]
+
+
+def test_a_tested_epoch_that_is_not_the_best_validation_epoch_is_flagged():
+    history = [{"epoch": e, "ndcg@100": v} for e, v in enumerate((0.30, 0.42, 0.41, 0.42))]
+    assert check_tested_epoch(history, 1, "ndcg@100") is None and check_tested_epoch(history, 3, "ndcg@100") is None
+    assert "epoch 2 (ndcg@100 0.4100), not the best validation epoch 1 (0.4200)" in check_tested_epoch(
+        history, 2, "ndcg@100")
+    assert check_tested_epoch(history, 0, "ndcg@100", mode="min") is None
 
 
 def test_epoch_seeds_depend_on_seed_and_epoch_only():

@@ -122,6 +122,7 @@ def load_run(run_dir: Path) -> Run:
         row = f"{row}[{grid_point(config, grid)}]"
     if explicit and derived != explicit:
         notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
+    notes += [str(w) for w in metrics.get("warnings") or []]  # what the run itself flagged (cfrec.training)
     seed = metrics.get("seed", config.get("seed"))
     error = None
     if status != "ok":

@@ -48,10 +48,17 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def fingerprint_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """`key: old -> new` for each setting that differs; a key absent on one side counts as null, so an option
-    added to cfrec after the checkpoint was written, null (off) by default, does not block its resumption."""
+    added to cfrec after the checkpoint was written, null (off) by default, does not block its resumption; nor do
+    the resume-free dataset keys that a checkpoint written before they were freed still holds."""
     old, new = _flatten(stored), _flatten(current)
+    free = tuple(f"dataset.{k}" for k in _RESUME_FREE_DATASET_KEYS)  # also where an older checkpoint holds them
     return [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
-            for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+            for k in sorted(old.keys() | new.keys()) if _set(old.get(k)) != _set(new.get(k)) and not k.startswith(free)]
+
+
+def _set(value: Any) -> Any:
+    """A setting as compared: an empty node counts as absent (null), as an absent key does."""
+    return None if value == {} else value
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

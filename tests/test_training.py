@@ -181,6 +181,8 @@ def test_fingerprint_ignores_paths_eval_batch_size_and_budget_only(tmp_path):
 def test_fingerprint_changes_name_each_setting_and_let_a_new_null_option_pass():
     stored = {"model": {"lr": 0.001, "encoder": {"dropout": 0.5}}, "seed": 1}
     assert fingerprint_changes(stored, {**stored, "model": {**stored["model"], "output_bias": None}}) == []
+    older = {**stored, "dataset": {"budget": {"epochs": 300}}}  # written when the budget was fingerprinted
+    assert fingerprint_changes(older, {**stored, "dataset": {}}) == []
     changed = {"model": {"lr": 0.01, "encoder": {"dropout": 0.5}, "output_bias": "log_odds"}, "seed": 1}
     assert fingerprint_changes(stored, changed) == ["model.lr: 0.001 -> 0.01",
                                                     "model.output_bias: '<absent>' -> 'log_odds'"]

@@ -120,7 +120,7 @@ def load_run(run_dir: Path) -> Run:
     grid = tuple([config["tune"]] if isinstance(config.get("tune"), str) else config.get("tune") or ())
     if grid:  # a grid point of the row's settings (`tune=model.l2`): its own row, named by the values
         row = f"{row}[{grid_point(config, grid)}]"
-    if explicit and derived != explicit:
+    if explicit and derived != explicit and not (grid or config.get("variant")):  # those override on purpose
         notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
     notes += [str(w) for w in metrics.get("warnings") or []]  # what the run itself flagged (cfrec.training)
     seed = metrics.get("seed", config.get("seed"))

@@ -105,14 +105,14 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         best_epoch = epochs - 1
     monitor = str(cfg.get("optimized_metric") or "val/ndcg@100").removeprefix("val/")
     mode = getattr(trainer.checkpoint_callback, "mode", "max")
-    warnings = [w for w in [check_tested_epoch(history, int(best_epoch), monitor, mode)] if w]
-    for warning in warnings:
+    flagged = [w for w in [check_tested_epoch(history, int(best_epoch), monitor, mode)] if w]
+    for warning in flagged:
         log.warning(warning)
     return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
             "test_top": model.test_top, "best_epoch": int(best_epoch), "epochs": epochs,
             "stopped_early": stopped_early, "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
-            **({"warnings": warnings} if warnings else {}),
+            **({"warnings": flagged} if flagged else {}),
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
 
 

@@ -51,10 +51,11 @@ def best_checkpoint(run_dir: Path, metrics: dict[str, Any]) -> Path:
                     f"{stored or 'none'}, and {run_dir / 'checkpoints'} does not hold it)")
 
 
-def rescore(run_dir: Path) -> dict[str, Any]:
-    """Test the run's best checkpoint again and add the beyond-accuracy figures to its metrics.json."""
+def rescore(run_dir: Path, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Test the run's best checkpoint again and add the beyond-accuracy figures to its metrics.json (`metrics`:
+    its contents when the caller has read them already)."""
     path = run_dir / "metrics.json"
-    metrics = json.loads(path.read_text())
+    metrics = metrics if metrics is not None else json.loads(path.read_text())
     ckpt = best_checkpoint(run_dir, metrics)
     cfg = OmegaConf.create(metrics["config"])
     dm = instantiate(cfg.dataset)
@@ -92,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     for root in args.dirs:
         for run_dir in find_run_dirs(Path(root)):
             metrics_path = run_dir / "metrics.json"
-            if not metrics_path.is_file() or not needs_rescore(json.loads(metrics_path.read_text())):
+            metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+            if not needs_rescore(metrics):
                 continue
             try:
-                test = rescore(run_dir)["test"]
+                test = rescore(run_dir, metrics)["test"]
             except DataError as e:
                 failed += 1
                 print(f"error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from cfrec.report.formatting import csv_number, dataset_label, dataset_order
 from cfrec.report.groups import Group
 from cfrec.report.paired import Comparison
+from cfrec.report.paper import METRICS
 
 METRIC = "ndcg@100"
 
@@ -43,8 +44,7 @@ def _val(group: Group) -> float:
 def _diagnostics(group: Group) -> str:
     """`psi_spread=0.0846`: every other number a run's validation block holds, averaged over its seeds."""
     vals = [r.metrics.get("val") or {} for r in group.runs]
-    keys = sorted({k for v in vals for k in v if k != "n_users" and not k.endswith("_se")
-                   and k not in {"recall@20", "recall@50", "ndcg@100"}})
+    keys = sorted({k for v in vals for k in v if k != "n_users" and not k.endswith("_se") and k not in METRICS})
     return ",".join(f"{k}={statistics.fmean(float(v[k]) for v in vals if k in v):.4g}" for k in keys)
 
 

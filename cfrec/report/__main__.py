@@ -5,7 +5,9 @@ results.csv (one line per table × dataset × model), comparisons.csv (every row
 same users: paired t-test and Wilcoxon per metric), claims.csv (one line per paper claim × dataset),
 tuning.csv (each row's grid points and the setting chosen on validation users), hyperparameters.csv (one line
 per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
-beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model) and the PNG plots.
+beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model), the PNG plots,
+and fragments/ (per dataset: the claims table, the claim rows' seeds and the beyond-accuracy tables, for
+hand-written pages to include with `python -m cfrec.report.include`).
 Exit status 0 even when runs failed (they are listed); 2 when no run was found.
 """
 
@@ -19,6 +21,7 @@ from cfrec.report.beyond import add_beyond_accuracy
 from cfrec.report.claims import check_claims, claims_csv, claims_markdown
 from cfrec.report.collect import collect
 from cfrec.report.document import render_markdown, runs_csv
+from cfrec.report.fragments import write_fragments
 from cfrec.report.groups import aggregate
 from cfrec.report.hparams import hyperparameters_csv, hyperparameters_markdown
 from cfrec.report.paired import compare, comparisons_csv
@@ -55,6 +58,7 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
     (out / "tuning.csv").write_text(tuning_csv(choices), encoding="utf-8")
     (out / "hyperparameters.csv").write_text(hyperparameters_csv(groups), encoding="utf-8")
     (out / "runs.csv").write_text(runs_csv(runs), encoding="utf-8")
+    write_fragments(out, checks, groups)
     return markdown
 
 
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.sweeps[0]) / "report"
     plots = ", ".join(sorted(p.name for p in out.glob("*.png")))
     print(f"report: wrote report.md, results.csv, comparisons.csv, claims.csv, tuning.csv, hyperparameters.csv, "
-          f"runs.csv, beyond.csv"
+          f"runs.csv, beyond.csv, fragments/"
           f"{f' and the plots {plots}' if plots else ''} to {out}/", file=sys.stderr)
     if "Runs: 0 " in markdown:
         print("error: no runs (metrics.json or .hydra/) under " + ", ".join(args.sweeps), file=sys.stderr)

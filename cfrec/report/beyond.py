@@ -60,10 +60,31 @@ def _cell(mean: float, se: float, mark: str = "") -> str:
     return f"{number(mean)}{mark}" if math.isnan(se) else f"{number(mean)} ± {number(se)}{mark}"
 
 
-def _by_dataset(groups: dict[tuple[str, str], Group]) -> list[tuple[str, list[Group]]]:
+def by_dataset(groups: dict[tuple[str, str], Group]) -> list[tuple[str, list[Group]]]:
+    """Each dataset's groups that ran, in the report's row order."""
     datasets = dataset_order({d for d, _ in groups})
     return [(d, [groups[k] for k in sorted((k for k in groups if k[0] == d and groups[k].runs),
                                            key=lambda k: row_order(k[1]))]) for d in datasets]
+
+
+def beyond_tables(dataset: str, rows: list[Group]) -> str:
+    """One dataset's beyond-accuracy table and activity-quintile table ("" when its runs have neither)."""
+    if not any(not math.isnan(beyond_value(g, m)[0]) for g in rows for m in BEYOND) and \
+            not any(quintiles(g) for g in rows):
+        return ""
+    parts = ["| Model | Runs | " + " | ".join(BEYOND_LABELS[m] for m in BEYOND) + " |", "|---|---|" + "---|" * 3]
+    for g in rows:
+        parts.append(f"| {g.runs[0].label} | {g.n} | " + " | ".join(_cell(*beyond_value(g, m)) for m in BEYOND) + " |")
+    with_q = [(g, q) for g in rows if (q := quintiles(g))]
+    if with_q:
+        head = [f"Q{q['quintile']} ({q['activity_min']}–{q['activity_max']} items, {q['n_users']} users)"
+                for q in with_q[0][1]]
+        parts += ["", f"NDCG@100 by fold-in activity, {dataset_label(dataset)}:", "",
+                  "| Model | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+        for g, q in with_q:
+            cells = [_cell(x["ndcg@100"], x["ndcg@100_se"], "†" if x["per_user_se"] else "") for x in q]
+            parts.append(f"| {g.runs[0].label} | " + " | ".join(cells) + " |")
+    return "\n".join(parts)
 
 
 def beyond_markdown(groups: dict[tuple[str, str], Group], plots: list[Path] | None = None) -> str:
@@ -75,26 +96,11 @@ def beyond_markdown(groups: dict[tuple[str, str], Group], plots: list[Path] | No
              "fold-in item count (Q1 = least active; Liang et al. 2018, Figure 3). Mean ± SE across seeds; one run: "
              "no ± (quintiles: its per-user SE, †).", ""]
     shown = False
-    for dataset, rows in _by_dataset(groups):
-        if not any(not math.isnan(beyond_value(g, m)[0]) for g in rows for m in BEYOND) and \
-                not any(quintiles(g) for g in rows):
-            continue
-        shown = True
-        parts += [f"### {dataset_label(dataset)}", "",
-                  "| Model | Runs | " + " | ".join(BEYOND_LABELS[m] for m in BEYOND) + " |", "|---|---|" + "---|" * 3]
-        for g in rows:
-            label = g.runs[0].label
-            parts.append(f"| {label} | {g.n} | " + " | ".join(_cell(*beyond_value(g, m)) for m in BEYOND) + " |")
-        with_q = [(g, q) for g in rows if (q := quintiles(g))]
-        if with_q:
-            head = [f"Q{q['quintile']} ({q['activity_min']}–{q['activity_max']} items, {q['n_users']} users)"
-                    for q in with_q[0][1]]
-            parts += ["", f"NDCG@100 by fold-in activity, {dataset_label(dataset)}:", "",
-                      "| Model | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
-            for g, q in with_q:
-                cells = [_cell(x["ndcg@100"], x["ndcg@100_se"], "†" if x["per_user_se"] else "") for x in q]
-                parts.append(f"| {g.runs[0].label} | " + " | ".join(cells) + " |")
-        parts.append("")
+    for dataset, rows in by_dataset(groups):
+        tables = beyond_tables(dataset, rows)
+        if tables:
+            shown = True
+            parts += [f"### {dataset_label(dataset)}", "", tables, ""]
     for path in plots or []:
         parts.append(f"- [{path.name}]({path.name})")
     return "\n".join(parts).rstrip() if shown else ""
@@ -107,7 +113,7 @@ def beyond_csv(groups: dict[tuple[str, str], Group]) -> str:
               *[f"q{i}_{f}" for i in range(1, 6) for f in ("activity", "ndcg@100", "ndcg@100_se")]]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for dataset, rows in _by_dataset(groups):
+    for dataset, rows in by_dataset(groups):
         for g in rows:
             rec: dict[str, Any] = {"dataset": dataset, "row": g.row, "model": g.runs[0].label, "n_runs": g.n}
             for m in BEYOND:
@@ -129,7 +135,7 @@ def plot_activity(groups: dict[tuple[str, str], Group], out: Path) -> list[Path]
     from cfrec.report.plots import save_figure, slug  # here, not at import: it loads matplotlib
 
     written = []
-    for dataset, rows in _by_dataset(groups):
+    for dataset, rows in by_dataset(groups):
         with_q = [(g, q) for g in rows if (q := quintiles(g))]
         if not with_q:
             continue

@@ -169,17 +169,23 @@ def _p(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
-def claims_markdown(checks: list[Check], split: str = "test") -> str:
-    """The section "## The paper's claims": one line per (claim, dataset), then how the verdicts are made."""
-    if not checks:
-        return ""
+def claims_table(checks: list[Check]) -> str:
+    """The claims table alone: one line per (claim, dataset) of `checks`."""
     head = ["Claim (ICTIR'22 §4)", "Dataset", "NDCG@100: model vs Mult-VAE", "Δ [95% CI]", "p (t / Wilcoxon)",
             f"paper d ({dataset_label(PAPER_DATASET)})", "Observed", "Holds?", "Caveats"]
-    out = ["## The paper's claims", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in checks:
         out.append(f"| {c.claim.text} | {dataset_label(c.dataset)} | {_side(c.model)} vs {_side(c.reference)} "
                    f"| {_difference(c)} | {_p_values(c)} | {number(c.paper_d, 3, sign=True)} | {c.observed} "
                    f"| {c.holds} | {'; '.join(c.caveats) or '–'} |")
+    return "\n".join(out)
+
+
+def claims_markdown(checks: list[Check], split: str = "test") -> str:
+    """The section "## The paper's claims": one line per (claim, dataset), then how the verdicts are made."""
+    if not checks:
+        return ""
+    out = ["## The paper's claims", "", claims_table(checks)]
     out += ["", f"Δ = the mean over {split} users of model − Mult-VAE NDCG@100, each user's value averaged over the "
                 "row's seeds, users paired by id, with the 95 % t-interval; p: `scipy.stats.ttest_rel` / "
                 f"`scipy.stats.wilcoxon` on the paired values (comparisons.csv has every row and metric). Observed: "

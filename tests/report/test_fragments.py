@@ -1,0 +1,58 @@
+"""The report's per-dataset fragments, and `cfrec.report.include` copying them into hand-written pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cfrec.report.__main__ import main as report_main
+from cfrec.report.include import IncludeError, main, refresh
+from tests.report.test_report import write_run
+
+
+def _two_datasets(root: Path) -> None:
+    for dataset, base in (("ml-1m-implicit", 0.45), ("citeulike-a", 0.27)):
+        for seed in (1, 2):
+            write_run(root / f"{dataset}_vae{seed}", dataset=dataset, seed=seed, row="mult_vae",
+                      test=(base, base, base + 0.001 * seed), extra={"stopped_early": seed == 1})
+        write_run(root / f"{dataset}_multinomial", dataset=dataset, row="multinomial", test=(base, base, base - 0.01))
+
+
+def test_each_dataset_gets_its_own_claims_and_seeds_fragment(tmp_path: Path):
+    root, out = tmp_path / "sweep", tmp_path / "report"
+    _two_datasets(root)
+    assert report_main([str(root), "--out", str(out), "--no-plots"]) == 0
+    claims = (out / "fragments" / "claims_citeulike-a.md").read_text()
+    assert "| citeulike-a |" in claims and "ml-1m" not in claims and claims.startswith("| Claim")
+    seeds = (out / "fragments" / "seeds_ml-1m-implicit.md").read_text().splitlines()
+    # epochs 3, best epoch 1 (counted from 0) -> "3 (2)"; seed 2 did not stop early -> "(cap)"
+    assert seeds[2] == "| Mult-VAE | 0.4510 (s1), 0.4520 (s2) | 3 (2), 3 (cap) (2) |"
+    assert seeds[3].startswith("| Multinomial | 0.4400 (s1) |")
+
+
+def test_include_replaces_a_blocks_text_by_its_file_and_leaves_the_rest(tmp_path: Path):
+    (tmp_path / "frag.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\nprose\n<!-- include: frag.md -->\nstale numbers\n<!-- /include -->\nmore prose\n")
+    assert refresh(page) == 1
+    expected = ("# Title\n\nprose\n<!-- include: frag.md -->\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- /include -->\n"
+                "more prose\n")
+    assert page.read_text() == expected
+    assert refresh(page) == 1 and page.read_text() == expected  # idempotent
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x\n<!-- include: missing.md -->\n<!-- /include -->\n", "page.md:2: include: "),
+    ("x\n<!-- include: frag.md -->\nold\n", "page.md:2: include block of frag.md is not closed"),
+    ("x\n\n<!-- /include -->\n", "page.md:3: '<!-- /include -->' without an opening"),
+])
+def test_a_malformed_page_is_refused_by_page_and_line_and_left_untouched(tmp_path: Path, text: str, message: str,
+                                                                         capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "frag.md").write_text("new\n")
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    with pytest.raises(IncludeError, match=message.replace("(", r"\(")):
+        refresh(page)
+    assert main([str(page)]) == 2 and message in capsys.readouterr().err
+    assert page.read_text() == text

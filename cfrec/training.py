@@ -27,7 +27,13 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cfrec.beyond import BEYOND_K
 from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
-from cfrec.checkpoints import AtomicCheckpointIO, last_checkpoint, resume_path, run_fingerprint
+from cfrec.checkpoints import (
+    AtomicCheckpointIO,
+    fingerprint_changes,
+    last_checkpoint,
+    resume_path,
+    run_fingerprint,
+)
 from cfrec.data.datamodule import CFDataModule
 from cfrec.evaluate import run_list_figures
 from cfrec.evaluation import evaluate_lists, evaluate_per_user, summarize_per_user
@@ -150,6 +156,29 @@ def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100
     return {**summaries, "per_user": per_user, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
 
 
+def finished_fit(cfg: DictConfig, out: Path, counts: dict[str, Any]) -> dict[str, Any] | None:
+    """The metrics.json of a closed-form fit already finished in `out` with this configuration, else None.
+
+    A closed-form model keeps no checkpoint, so rerunning a sweep would refit it (SLIM: minutes per grid
+    point); a successful fit whose seed, model, dataset options and split sizes match, with its per-user file
+    (and recommendations.csv when `export.top_k` asks for one), is kept instead."""
+    path = out / "metrics.json"
+    if not path.is_file() or not (out / PER_USER_FILE).is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if stored.get("status") != "ok" or "config" not in stored or "data" not in stored:
+        return None
+    if (cfg.get("export") or {}).get("top_k") and not (out / "recommendations.csv").is_file():
+        return None
+    if fingerprint_changes(run_fingerprint(OmegaConf.create(stored["config"]), stored["data"]),
+                           run_fingerprint(cfg, counts)):
+        return None
+    return stored
+
+
 def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None = None,
         extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
     """Train and test the configured model on the configured dataset; returns what metrics.json holds.
@@ -164,6 +193,9 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
     start = time.perf_counter()
     top_k = (cfg.get("export") or {}).get("top_k")
     if isinstance(model, FittedRecommender):
+        if (done := finished_fit(cfg, out, dm.split.counts())) is not None:
+            log.info("%s: already fitted with this configuration; kept (a new hydra.run.dir refits)", out)
+            return done
         result = fit_closed_form(model, dm, max(BEYOND_K, top_k or 0))
     elif isinstance(model, CFModule):
         model.top_k = max(BEYOND_K, top_k or 0)

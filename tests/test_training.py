@@ -18,6 +18,7 @@ import cfrec.config
 from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
 from cfrec.checkpoints import fingerprint_changes, run_fingerprint
 from cfrec.data.datamodule import CFDataModule
+from cfrec.models.baselines.popularity import Popularity
 from cfrec.per_user import read_per_user
 from cfrec.training import check_tested_epoch, describe_error, record_failure, run
 from tests.conftest import compose_train
@@ -52,6 +53,21 @@ def test_closed_form_run(tmp_path):
     assert metrics["status"] == "ok" and metrics["test"]["n_users"] == 20
     assert not (out / "checkpoints").exists()
     assert_per_user_matches(out, metrics)
+
+
+def test_a_finished_closed_form_fit_is_kept_on_rerun_and_refitted_when_its_settings_change(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    first = run(config(out, "model=popularity"), out, {"model": "popularity"})
+    fits = []
+    fit = Popularity.fit
+    monkeypatch.setattr(Popularity, "fit", lambda self, split: fits.append(1) or fit(self, split))
+    assert run(config(out, "model=popularity"), out, {"model": "popularity"}) == json.loads(
+        (out / "metrics.json").read_text()) and fits == []
+    assert first["test"] == json.loads((out / "metrics.json").read_text())["test"]
+    run(config(out, "model=popularity", "export.top_k=5"), out, {"model": "popularity"})  # no recommendations.csv yet
+    assert fits == [1] and (out / "recommendations.csv").is_file()
+    run(config(out, "model=popularity", "seed=2"), out, {"model": "popularity"})  # another configuration
+    assert fits == [1, 1] and json.loads((out / "metrics.json").read_text())["seed"] == 2
 
 
 def assert_per_user_matches(out: Path, metrics: dict) -> None:

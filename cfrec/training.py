@@ -111,14 +111,14 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         best_epoch = epochs - 1
     monitor = str(cfg.get("optimized_metric") or "val/ndcg@100").removeprefix("val/")
     mode = getattr(trainer.checkpoint_callback, "mode", "max")
-    flagged = [w for w in [check_tested_epoch(history, int(best_epoch), monitor, mode)] if w]
-    for warning in flagged:
+    warning = check_tested_epoch(history, int(best_epoch), monitor, mode)
+    if warning:
         log.warning(warning)
     return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
             "test_top": model.test_top, "best_epoch": int(best_epoch), "epochs": epochs,
             "stopped_early": stopped_early, "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
-            **({"warnings": flagged} if flagged else {}),
+            **({"warnings": [warning]} if warning else {}),
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
 
 
@@ -162,11 +162,10 @@ def finished_fit(cfg: DictConfig, out: Path, counts: dict[str, Any]) -> dict[str
     A closed-form model keeps no checkpoint, so rerunning a sweep would refit it (SLIM: minutes per grid
     point); a successful fit whose seed, model, dataset options and split sizes match, with its per-user file
     (and recommendations.csv when `export.top_k` asks for one), is kept instead."""
-    path = out / "metrics.json"
-    if not path.is_file() or not (out / PER_USER_FILE).is_file():
+    if not (out / PER_USER_FILE).is_file():
         return None
     try:
-        stored = json.loads(path.read_text())
+        stored = json.loads((out / "metrics.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
     if stored.get("status") != "ok" or "config" not in stored or "data" not in stored:

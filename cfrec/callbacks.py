@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
 #: key of cfrec's own entry in a Lightning checkpoint (the run's fingerprint, checked on resume)
 CHECKPOINT_KEY = "cfrec"
@@ -149,11 +150,23 @@ class ReuseFreedMemory(pl.Callback):
 
 class EarlyStopping(pl.callbacks.EarlyStopping):
     """Lightning's early stopping on `monitor`, off when `patience` is None (then `trainer.max_epochs` alone
-    ends the run), so that `callbacks.early_stopping.patience=P` switches it on from the command line."""
+    ends the run), so that `callbacks.early_stopping.patience=P` switches it on from the command line.
 
-    def __init__(self, patience: int | None = None, **kwargs: Any):
+    Two holds keep a run from stopping too soon (docs/claims.md, "Budget"):
+    - `wait_for_beta` (default): while an annealed β is still below its cap, the best score is tracked but
+      patience is not counted, so a run stops no earlier than `patience` epochs after the epoch in which β
+      reaches its cap (metrics.json's `beta_cap_epoch`): the β a β search chose is the β the run is tested at.
+      False is the plain rule.
+    - `min_epochs`: a minimum budget; no stop before that many epochs (patience counts as usual), for slow
+      starters such as a zero-bias Logistic decoder that plateaus early and climbs later.
+    """
+
+    def __init__(self, patience: int | None = None, wait_for_beta: bool = True, min_epochs: int | None = None,
+                 **kwargs: Any):
         super().__init__(patience=patience if patience is not None else 0, **kwargs)
         self.enabled = patience is not None
+        self.wait_for_beta, self.min_epochs = bool(wait_for_beta), min_epochs
+        self._beta_pending = self._before_minimum = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """A run resumed from the checkpoint of its own early stop is finished: it trains no further step
@@ -168,3 +181,23 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.enabled:
             super().on_train_epoch_end(trainer, pl_module)
+
+    def _run_early_stopping_check(self, trainer: pl.Trainer) -> None:
+        schedule = getattr(trainer.lightning_module, "beta", None)
+        at_cap = getattr(schedule, "reached_cap", None)
+        # held through the epoch in which β reaches its cap (its first update, step global_step - steps of the
+        # epoch, was still below it): patience then counts the epochs after it, as it does after a best epoch
+        first = trainer.global_step - max(int(trainer.num_training_batches), 1)
+        self._beta_pending = self.wait_for_beta and at_cap is not None and not at_cap(first)
+        self._before_minimum = self.min_epochs is not None and trainer.current_epoch + 1 < self.min_epochs
+        super()._run_early_stopping_check(trainer)
+
+    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> tuple[bool, str | None]:
+        should_stop, reason = super()._evaluate_stopping_criteria(current)
+        if self._beta_pending:
+            self.wait_count = 0  # patience counts from the first epoch at the cap
+        held = self._beta_pending or self._before_minimum
+        if should_stop and held and self.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+            self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
+            return False, None
+        return should_stop, reason

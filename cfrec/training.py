@@ -40,8 +40,10 @@ from cfrec.evaluation import evaluate_lists, evaluate_per_user, summarize_per_us
 from cfrec.export import write_test_recommendations
 from cfrec.io import atomic_write_bytes, atomic_write_json
 from cfrec.models.base import CFModule, FittedRecommender
+from cfrec.models.schedules import Schedule, cap_epoch
 from cfrec.per_user import FILENAME as PER_USER_FILE
 from cfrec.per_user import per_user_frame, write_per_user
+from cfrec.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,8 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
     """Lightning fit (resuming from `checkpoints/last.ckpt` if present), then test the best epoch.
 
     `epochs` is the number of training epochs run; `stopped_early` whether early stopping ended them
-    before `trainer.max_epochs` (`callbacks.early_stopping.patience`)."""
+    before `trainer.max_epochs` (`callbacks.early_stopping.patience`); `beta_cap_epoch` the 0-based index of the
+    first epoch trained at an annealed β's cap (None: β does not ramp, or never reached it)."""
     fingerprint = run_fingerprint(cfg, dm.split.counts())
     callbacks = [*_instantiate_group(cfg.get("callbacks")), EpochSeed(cfg.seed), FiniteGuard(), RunState(fingerprint),
                  *(extra_callbacks or [])]
@@ -89,6 +92,9 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         history = list(model.history)  # loading the best checkpoint below replaces model.history
         # (and the callbacks' state: early stopping's is read here, before that)
         epochs = int(trainer.current_epoch)
+        schedule = getattr(model, "beta", None)
+        beta_cap = cap_epoch(schedule, int(trainer.num_training_batches), int(trainer.max_epochs)) \
+            if isinstance(schedule, Schedule) else None
         stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
@@ -116,8 +122,9 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         log.warning(warning)
     return {"val": model.results["val"], "test": model.results["test"], "per_user": model.per_user,
             "test_top": model.test_top, "best_epoch": int(best_epoch), "epochs": epochs,
-            "stopped_early": stopped_early, "best_checkpoint": best,
+            "stopped_early": stopped_early, "beta_cap_epoch": beta_cap, "best_checkpoint": best,
             "resumed_from": str(resume) if resume else None, "history": history,
+            "provenance": provenance(str(trainer.precision), model.device.type),
             **({"warnings": [warning]} if warning else {}),
             **({"beta_search": model.results["beta_search"]} if "beta_search" in model.results else {})}
 
@@ -153,7 +160,8 @@ def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100
     per_user = {"val": evaluate_per_user(model, split.val_tr, split.val_te, dm.eval_batch_size, desc="validation"),
                 "test": per_user}
     summaries = {stage: summarize_per_user(values) for stage, values in per_user.items()}
-    return {**summaries, "per_user": per_user, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {})}
+    return {**summaries, "per_user": per_user, "test_top": tuple(test_top), "chosen": getattr(model, "chosen", {}),
+            "provenance": provenance(None, "cpu")}
 
 
 def finished_fit(cfg: DictConfig, out: Path, counts: dict[str, Any]) -> dict[str, Any] | None:

@@ -156,7 +156,8 @@ def test_completed_run_rerun_does_not_retrain(tmp_path, cache, reference):
 
 def test_early_stopped_run_rerun_does_not_retrain(tmp_path, cache):
     out = tmp_path / "run"
-    stop = ("callbacks.early_stopping.patience=1", "model.lr=0.0")  # no improvement after epoch 0: stops at 1
+    # no improvement after epoch 0: stops at 1 (the plain rule, not waiting for β's cap)
+    stop = ("callbacks.early_stopping.patience=1", "callbacks.early_stopping.wait_for_beta=false", "model.lr=0.0")
     first = train(out, cache, *stop, epochs=10)
     assert first["stopped_early"] and first["epochs"] == 2
     spy = CountSteps()

@@ -93,10 +93,55 @@ def test_neural_run_writes_per_user_metrics_of_the_tested_epoch(tmp_path):
 def test_early_stopping_ends_a_run_patience_epochs_after_its_best(tmp_path):
     out = tmp_path / "run"
     # lr = 0: validation NDCG@100 never improves on epoch 0, so the run stops after epoch 0 + patience
+    # (the plain rule: wait_for_beta=false counts patience while β still anneals)
     metrics = run(config(out, *SMALL_VAE, "model.lr=0.0", "trainer.max_epochs=20",
-                         "callbacks.early_stopping.patience=3"), out, {"model": "mult"})
+                         "callbacks.early_stopping.patience=3", "callbacks.early_stopping.wait_for_beta=false"),
+                  out, {"model": "mult"})
     assert metrics["best_epoch"] == 0 and metrics["epochs"] == 4 and metrics["stopped_early"] is True
     assert json.loads((out / "metrics.json").read_text())["stopped_early"] is True
+
+
+def test_an_annealed_run_is_not_stopped_before_its_cap_epoch_plus_patience(tmp_path):
+    out = tmp_path / "run"
+    # 160 training users in batches of 50: 4 updates an epoch; β = step / 40 reaches the cap 0.25 at step 10,
+    # so epoch index 2 (steps 8-11) is the first whose last update trains at the cap. With lr = 0 validation
+    # peaks at epoch 0; patience 3 then counts epochs 3, 4, 5 and the run stops after 6 epochs, not 4.
+    metrics = run(config(out, *SMALL_VAE, "model.lr=0.0", "trainer.max_epochs=20", "beta.cap=0.25",
+                         "beta.total_anneal_steps=40", "callbacks.early_stopping.patience=3"), out, {"model": "mult"})
+    assert metrics["beta_cap_epoch"] == 2
+    assert metrics["best_epoch"] == 0 and metrics["stopped_early"] is True
+    assert metrics["epochs"] == metrics["beta_cap_epoch"] + 1 + 3
+
+
+def test_min_epochs_is_a_minimum_budget_for_early_stopping(tmp_path):
+    out = tmp_path / "run"
+    # β = 0 does not ramp (nothing to wait for); lr = 0 peaks at epoch 0, patience 2 alone would stop after 3
+    metrics = run(config(out, *SMALL_VAE, "model.lr=0.0", "trainer.max_epochs=20", "beta=zero",
+                         "callbacks.early_stopping.patience=2", "callbacks.early_stopping.min_epochs=7"),
+                  out, {"model": "mult"})
+    assert metrics["beta_cap_epoch"] is None
+    assert metrics["epochs"] == 7 and metrics["stopped_early"] is True
+
+
+def test_metrics_name_the_code_libraries_precision_and_device_that_made_them(tmp_path):
+    import subprocess
+
+    import pytorch_lightning as pl
+
+    out = tmp_path / "run"
+    run(config(out, *SMALL_VAE, "trainer.precision=32-true"), out, {"model": "mult"})
+    made = json.loads((out / "metrics.json").read_text())["provenance"]
+    assert made["torch"] == torch.__version__ and made["lightning"] == pl.__version__
+    assert made["precision"] == "32-true" and made["device"]
+    root = Path(cfrec.config.PROJECT_ROOT)
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout: the commit and whether the code differs from it
+        assert made["code"]["commit"] == head.stdout.strip() and isinstance(made["code"]["dirty"], bool)
+    else:
+        assert made["code"]["commit"] is None and made["code"]["version"]
+    run(config(tmp_path / "fit", "model=popularity"), tmp_path / "fit", {"model": "popularity"})
+    fitted = json.loads((tmp_path / "fit" / "metrics.json").read_text())["provenance"]
+    assert fitted["precision"] is None and fitted["code"] == made["code"]
 
 
 def test_output_bias_starts_at_the_items_training_log_odds(tmp_path):

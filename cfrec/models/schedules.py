@@ -16,6 +16,7 @@ class Schedule(abc.ABC):
     """β(step); `skip_kl` tells the VAE to drop the KL term altogether."""
 
     skip_kl: ClassVar[bool] = False
+    ramps: ClassVar[bool] = False  # whether β rises towards a cap (then `reached_cap` says when it gets there)
 
     def start(self, total_steps: float) -> None:  # noqa: B027 (a no-op hook that schedules may override)
         """Learn the run's total number of optimiser steps (only fraction-based schedules use it)."""
@@ -23,6 +24,19 @@ class Schedule(abc.ABC):
     @abc.abstractmethod
     def __call__(self, step: int) -> float:
         """β for the update numbered `step` (0-based)."""
+
+    def reached_cap(self, step: int) -> bool:
+        """Whether the update numbered `step` trains at the schedule's final β (always, for a schedule that does
+        not ramp); early stopping counts its patience only from there (`cfrec.callbacks.EarlyStopping`)."""
+        return True
+
+
+def cap_epoch(schedule: Schedule, steps_per_epoch: int, max_epochs: int) -> int | None:
+    """The 0-based index of the first epoch whose last update trains at the cap (None: not within `max_epochs`,
+    or a schedule that does not ramp). Epoch e's last update is step (e + 1) × steps_per_epoch − 1."""
+    if not schedule.ramps or steps_per_epoch < 1:
+        return None
+    return next((e for e in range(max_epochs) if schedule.reached_cap((e + 1) * steps_per_epoch - 1)), None)
 
 
 @dataclass
@@ -43,8 +57,13 @@ class Anneal(Schedule):
             raise ValueError("anneal_fraction needs a finite run length (trainer.max_epochs or max_steps)")
         self.total_anneal_steps = max(1, round(self.anneal_fraction * total_steps))
 
+    ramps: ClassVar[bool] = True
+
     def __call__(self, step: int) -> float:
         return min(self.cap, step / self.total_anneal_steps)
+
+    def reached_cap(self, step: int) -> bool:
+        return step / self.total_anneal_steps >= self.cap
 
 
 @dataclass
@@ -77,8 +96,13 @@ class Search(Schedule):
     betas: list[float] = field(default_factory=list, init=False)
     ndcgs: list[float] = field(default_factory=list, init=False)
 
+    ramps: ClassVar[bool] = True
+
     def __call__(self, step: int) -> float:
         return min(self.max_beta, step / self.total_anneal_steps)
+
+    def reached_cap(self, step: int) -> bool:
+        return step / self.total_anneal_steps >= self.max_beta
 
     def record(self, beta: float, ndcg: float) -> None:
         """Add one point (β at the epoch's end, validation NDCG@100) to the curve."""

@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from cfrec.config import CONFIG_DIR, check_config
-from cfrec.errors import find_user_error
+from cfrec.errors import composition_error, find_user_error
 
 log = logging.getLogger("cfrec")
 
@@ -58,7 +58,26 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(2) from None
 
 
+def cli() -> None:
+    """`main` under Hydra, with Hydra's own errors composing the config (an unknown preset, an override its
+    parser rejects, a misspelt key) as one line `error: ...` and exit status 2, like the run's own mistakes.
+
+    Hydra prints those itself, on several lines, unless HYDRA_FULL_ERROR=1 lets them through: cfrec sets it to
+    catch them. A user who sets HYDRA_FULL_ERROR=1 gets Hydra's full traceback instead.
+    """
+    debugging = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main()
+    except Exception as error:
+        mistake = None if debugging else composition_error(error)
+        if mistake is None:
+            raise
+        print(f"error: {mistake}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
     sys.stdout.reconfigure(line_buffering=True)  # nohup / SLURM: each log line reaches the file when written
     logging.captureWarnings(True)  # warnings go through the run's logging: train.log, and the console unless harmless
-    main()
+    cli()

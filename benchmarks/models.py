@@ -2,9 +2,8 @@
 
 `mult_vae` builds `cfrec.models.vae.VAE` from its parts as Python objects, the way Hydra's recursive
 instantiate would from conf/model/mult.yaml (600-200-600, dropout 0.5, multinomial, N(0, I), β annealed).
-On a machine without hydra/omegaconf (a bare torch + lightning GPU box), `allow_missing_config_libs()`
-first puts inert stand-ins for those two in `sys.modules`: the VAE only needs them for configs given as
-mappings, which the benchmarks never pass.
+The model files import torch alone, so this works on a bare torch + lightning GPU box; without scipy or pandas,
+`allow_missing_data_libs()` first lets `cfrec.data.batches` load on its own.
 
 The straightforward implementation the speed targets compare against is `cfrec.reference.MultVAE` (Liang's
 notebook model: dense first layer, log-softmax over all items, fp32), fed dense user rows from a DataLoader
@@ -31,26 +30,18 @@ def _stub(name: str, **attrs) -> types.ModuleType:
     return module
 
 
-def allow_missing_config_libs() -> list[str]:
+def allow_missing_data_libs() -> list[str]:
     """Make `cfrec.models.*` importable on a machine with torch + lightning (+ numpy) only; returns what was
-    stood in for. hydra / omegaconf get inert modules (the VAE only needs them for parts given as
-    configs, which the benchmarks never pass); without scipy or pandas, `cfrec.data` is registered as a
-    bare package so that `cfrec.data.batches` loads without `cfrec/data/__init__.py` (which imports the
-    data module, the readers and pandas), and scipy.sparse gets an inert module (only used at run time
-    by the CSR helpers the benchmarks then do not call)."""
+    stood in for. Without scipy or pandas, `cfrec.data` is registered as a bare package so that
+    `cfrec.data.batches` loads without `cfrec/data/__init__.py` (which imports the data module, the readers and
+    pandas), and scipy.sparse gets an inert module (only used at run time by the CSR helpers the benchmarks then
+    do not call)."""
     stubbed = []
 
-    class _Missing:  # isinstance(x, DictConfig) is False for everything
+    class _Missing:
         def __init__(self, *a, **k):
             raise ImportError("not installed on this machine")
 
-    if importlib.util.find_spec("omegaconf") is None:
-        stubbed.append("omegaconf")
-        _stub("omegaconf", DictConfig=_Missing, ListConfig=_Missing, OmegaConf=_Missing)
-    if importlib.util.find_spec("hydra") is None:
-        stubbed.append("hydra")
-        hydra = _stub("hydra")
-        hydra.utils = _stub("hydra.utils", instantiate=_Missing)
     missing_data_libs = [n for n in ("scipy", "pandas") if importlib.util.find_spec(n) is None]
     if missing_data_libs and "cfrec.data" not in sys.modules:
         stubbed.append("cfrec.data (bare package)")
@@ -66,7 +57,7 @@ def allow_missing_config_libs() -> list[str]:
 
 def mult_vae(n_items: int, encoder: str = "gaussian", **vae_kwargs):
     """cfrec's Mult-VAE (or the VAE with SIVAE's encoder, paper defaults) for `n_items` items."""
-    allow_missing_config_libs()
+    allow_missing_data_libs()
     from cfrec.models.encoders import GaussianEncoder
     from cfrec.models.likelihoods import Multinomial
     from cfrec.models.priors import StandardNormal

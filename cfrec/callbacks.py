@@ -62,7 +62,7 @@ class FiniteGuard(pl.Callback):
         if not bool(torch.isfinite(loss.detach()).all()):
             value = loss.detach().float().reshape(-1)[0].item() if loss.numel() else float("nan")
             raise NonFiniteLossError(
-                f"non-finite training loss ({value}) at epoch {trainer.current_epoch} "
+                f"non-finite training loss ({value}) at epoch {trainer.current_epoch + 1} "
                 f"(step {trainer.global_step}); {_last_good(trainer)}"
             )
 
@@ -71,7 +71,7 @@ class FiniteGuard(pl.Callback):
         if bad:
             raise NonFiniteLossError(
                 f"non-finite parameters ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) after the "
-                f"updates of epoch {trainer.current_epoch} (step {trainer.global_step}); {_last_good(trainer)}"
+                f"updates of epoch {trainer.current_epoch + 1} (step {trainer.global_step}); {_last_good(trainer)}"
             )
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -83,14 +83,14 @@ class FiniteGuard(pl.Callback):
 
 
 def _last_good(trainer: pl.Trainer) -> str:
-    """Where the last checkpoint written before the failure is (never a state from this epoch)."""
+    """Where the last checkpoint written before the failure is (never a state from this epoch; epochs from 1)."""
     ckpt = trainer.checkpoint_callback
     path = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
     if not path or not Path(path).exists():
         return "no checkpoint had been written yet"
     try:
         epoch = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["epoch"]
-        return f"the last good checkpoint is {path} (end of epoch {epoch})"
+        return f"the last good checkpoint is {path} (end of epoch {epoch + 1})"
     except Exception:  # only a message
         return f"the last good checkpoint is {path}"
 
@@ -154,8 +154,9 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
 
     Two holds keep a run from stopping too soon (docs/claims.md, "Budget"):
     - `wait_for_beta` (default): while an annealed β is still below its cap, the best score is tracked but
-      patience is not counted, so a run stops no earlier than `patience` epochs after the epoch in which β
-      reaches its cap (metrics.json's `beta_cap_epoch`): the β a β search chose is the β the run is tested at.
+      patience is not counted: it counts from the first epoch trained entirely at the cap (metrics.json's
+      0-based `beta_cap_epoch`), so a run runs at least beta_cap_epoch + patience epochs, and the β a β search
+      chose is the β the run is tested at.
       False is the plain rule.
     - `min_epochs`: a minimum budget; no stop before that many epochs (patience counts as usual), for slow
       starters such as a zero-bias Logistic decoder that plateaus early and climbs later.
@@ -185,8 +186,7 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
     def _run_early_stopping_check(self, trainer: pl.Trainer) -> None:
         schedule = getattr(trainer.lightning_module, "beta", None)
         at_cap = getattr(schedule, "reached_cap", None)
-        # held through the epoch in which β reaches its cap (its first update, step global_step - steps of the
-        # epoch, was still below it): patience then counts the epochs after it, as it does after a best epoch
+        # held while the epoch's first update (step global_step - its steps) was still below the cap
         first = trainer.global_step - max(int(trainer.num_training_batches), 1)
         self._beta_pending = self.wait_for_beta and at_cap is not None and not at_cap(first)
         self._before_minimum = self.min_epochs is not None and trainer.current_epoch + 1 < self.min_epochs

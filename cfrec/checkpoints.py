@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from cfrec.callbacks import CHECKPOINT_KEY
+from cfrec.errors import ConfigError
 from cfrec.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -91,8 +94,13 @@ def resume_path(last: Path, fingerprint: dict[str, Any]) -> Path | None:
             f"{last}: cannot resume, it was written by a run with another configuration "
             f"({'; '.join(diffs[:5])}{'; ...' if len(diffs) > 5 else ''}); use a new hydra.run.dir, "
             f"or move the checkpoint aside to train this configuration from scratch here")
-    log.info("resuming from %s (end of epoch %d, step %d)", last, ckpt["epoch"], ckpt["global_step"])
+    log.info("resuming from %s (end of epoch %d, step %d)", last, ckpt["epoch"] + 1, ckpt["global_step"])
     return last
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The 0-based epoch at whose end the (readable) checkpoint `path` was written."""
+    return int(read_checkpoint(path)["epoch"])
 
 
 def last_checkpoint(trainer: pl.Trainer, out: Path) -> Path:
@@ -120,33 +128,48 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint, cheaper per epoch, with the same resume guarantees.
+    """Lightning's ModelCheckpoint, cheaper per epoch, with the same resume guarantees and one file of each kind.
 
     * `best-*.ckpt` (the epoch tested at the end) holds the model only (`save_weights_only` for the top-k
       files): the Adam moments, two thirds of a full checkpoint, are only needed to resume, which reads
       `last.ckpt`.
     * `last.ckpt` (full: weights, Adam, loops, callbacks, cfrec's fingerprint and history) is written at
-      the end of the first epoch, then at the end of an epoch once `last_every_s` seconds have passed since
-      the previous write, and always at the end of the last epoch (max_epochs, or a callback stopping).
+      the end of the first epoch, at the end of every later epoch where that is cheap against the training
+      since the previous write (the previous write took at most `last_overhead` of the time since it; null:
+      every epoch), and always at the end of the last epoch (max_epochs, or a callback stopping). Where epochs
+      are long against a write, as on every real dataset, a kill costs at most the epoch it interrupted.
       Lightning 2.6 writes it only at the epochs where the best checkpoint changes; here it is written
       whether or not validation improved.
-      `last_every_s: 0` writes it at every epoch end.
     * A best checkpoint that a newer best replaces is deleted only once a `last.ckpt` that no longer
-      refers to it is in place, so the files a `last.ckpt` names always exist.
+      refers to it is in place, so the files a `last.ckpt` names always exist; best checkpoints that no
+      `last.ckpt` names (left by a killed attempt, or by a run this folder's state no longer knows) are
+      deleted when training starts, so the folder holds one `best-*.ckpt` and one `last.ckpt`.
+    * `keep_after_finish`: `all` keeps both once the run has finished (it can be resumed, extended and
+      re-evaluated); `best` deletes `last.ckpt` after the test, keeping the tested weights only (a rerun
+      then keeps the run's metrics.json: `finished_without_last`).
 
     A run killed between two writes resumes from the older `last.ckpt` and replays the epochs since:
     every epoch's batches and random draws are functions of (seed, epoch), so it ends with the same
-    numbers as a run that was never stopped (on CPU, bit for bit). A kill loses at most about
-    `last_every_s` seconds plus one epoch of training.
+    numbers as a run that was never stopped (on CPU, bit for bit).
     """
 
-    def __init__(self, *args: Any, last_every_s: float = 0.0, **kwargs: Any):
+    KEEP = ("all", "best")
+
+    def __init__(self, *args: Any, last_overhead: float | None = 0.05, keep_after_finish: str = "all",
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.last_every_s = float(last_every_s)
-        self._last_written_at: float | None = None  # monotonic time of this process's last last.ckpt write
+        if keep_after_finish not in self.KEEP:
+            raise ConfigError(f"callbacks.model_checkpoint.keep_after_finish={keep_after_finish}: "
+                              f"must be one of {', '.join(self.KEEP)}")
+        if last_overhead is not None and not last_overhead >= 0:
+            raise ConfigError(f"callbacks.model_checkpoint.last_overhead={last_overhead}: must be a number >= 0 "
+                              f"(a share of the training time) or null (every epoch)")
+        self.last_overhead = None if last_overhead is None else float(last_overhead)
+        self.keep_after_finish = keep_after_finish
+        self._last_written_at: float | None = None  # monotonic time at which this process's last write ended
+        self._last_write_s = 0.0  # how long that write took
         self._last_written_step: int | None = None
         self._in_last = False  # inside our own call of _save_last_checkpoint
-        self._doomed: list[str] = []  # replaced best checkpoints, deleted after the next last.ckpt write
 
     # -- what is written ----------------------------------------------------------------------------
 
@@ -165,7 +188,17 @@ class RunCheckpoint(ModelCheckpoint):
     def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         if self._in_last or not self.save_last:
             return super()._remove_checkpoint(trainer, filepath)
-        self._doomed.append(filepath)  # still named by the last.ckpt on disk
+        # a replaced best: still named by the last.ckpt on disk, deleted after the next one (`_remove_unnamed`)
+
+    def _remove_unnamed(self, trainer: pl.Trainer) -> None:
+        """Delete the best checkpoints in `dirpath` that the run's state (so the newest last.ckpt) does not name."""
+        prefix = str(self.filename or "").split("{", 1)[0]
+        if not self.dirpath or not prefix or not trainer.is_global_zero:
+            return
+        named = {Path(p).name for p in (self.best_model_path, self.last_model_path, *self.best_k_models) if p}
+        for path in Path(self.dirpath).glob(f"{glob.escape(prefix)}*{self.FILE_EXTENSION}"):
+            if path.name not in named and path.name != f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}":
+                self._fs.rm(str(path))
 
     # -- when last.ckpt is written ------------------------------------------------------------------
 
@@ -174,37 +207,36 @@ class RunCheckpoint(ModelCheckpoint):
         if self._in_last:
             super()._save_last_checkpoint(trainer, monitor_candidates)
 
-    def _write_last(self, trainer: pl.Trainer, force: bool = False) -> None:
-        import time
-
-        if not self.save_last or self._last_written_step == trainer.global_step:
-            return
-        if (trainer.fast_dev_run or trainer.sanity_checking
-                or trainer.state.fn != "fit"):
-            return
-        now = time.monotonic()
+    def _due(self, trainer: pl.Trainer, now: float) -> bool:
+        """Whether last.ckpt is written at this epoch end (class docstring)."""
         final = trainer.should_stop or (trainer.max_epochs is not None and trainer.max_epochs >= 0
                                         and trainer.current_epoch + 1 >= trainer.max_epochs)
-        due = (force or final or self._last_written_at is None
-               or now - self._last_written_at >= self.last_every_s)
-        if not due:
+        if final or self._last_written_at is None or self.last_overhead is None:
+            return True
+        return self._last_write_s <= self.last_overhead * (now - self._last_written_at)
+
+    def _write_last(self, trainer: pl.Trainer, force: bool = False) -> None:
+        if not self.save_last or self._last_written_step == trainer.global_step:
+            return
+        if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        start = time.monotonic()
+        if not (force or self._due(trainer, start)):
             return
         self._in_last = True
         try:
             super()._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-            keep = {self.best_model_path, self.last_model_path, *self.best_k_models}
-            for path in self._doomed:
-                if path not in keep:
-                    super()._remove_checkpoint(trainer, path)
-            self._doomed = []
+            self._remove_unnamed(trainer)
         finally:
             self._in_last = False
         self._last_written_at, self._last_written_step = time.monotonic(), trainer.global_step
+        self._last_write_s = self._last_written_at - start
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         if trainer.ckpt_path:  # resumed: the checkpoint read holds this step already (a finished run writes nothing)
             self._last_written_step = trainer.global_step
+        self._remove_unnamed(trainer)  # the last.ckpt on disk (if any) names only the state just restored
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
@@ -219,3 +251,35 @@ class RunCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # normally written already at the last epoch's end (above); this covers other ends (max_steps, max_time)
         self._write_last(trainer, force=True)
+
+    def finish(self, trainer: pl.Trainer) -> None:
+        """The run has been tested: with `keep_after_finish=best`, delete last.ckpt (the tested weights stay)."""
+        last = Path(self.dirpath or "") / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        if self.keep_after_finish == "best" and self.dirpath and trainer.is_global_zero and last.is_file():
+            last.unlink()
+            log.info("%s deleted (keep_after_finish=best): the run keeps %s", last, Path(self.best_model_path).name)
+
+
+def finished_without_last(cfg: DictConfig, stored: dict[str, Any]) -> bool:
+    """Whether a neural run's successful metrics.json `stored` (of this seed, model and data) stands as the run's
+    result: its last.ckpt was deleted after the test (`keep_after_finish=best`), its tested checkpoint is there,
+    and its budget (`trainer.max_epochs`, early stopping) is this one. With a last.ckpt the run is resumed as
+    usual instead; with another budget it is trained again from scratch (nothing is left to extend)."""
+    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath")
+    best = stored.get("best_checkpoint")
+    folder = Path(dirpath) if dirpath else None
+    if folder is None or not best or (folder / "last.ckpt").exists() or not (folder / Path(best).name).is_file():
+        return False
+    old, new = stored.get("config") or {}, OmegaConf.to_container(cfg, resolve=True)
+    changed = [key for key in ("trainer.max_epochs", "callbacks.early_stopping") if _get(old, key) != _get(new, key)]
+    if changed:
+        log.warning("%s: its last.ckpt was deleted after it finished (keep_after_finish=best) and %s changed; "
+                    "training it again from scratch", dirpath, ", ".join(changed))
+    return not changed
+
+
+def _get(config: dict[str, Any], key: str) -> Any:
+    """`config[a][b]` for key `a.b` (None where absent)."""
+    for part in key.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config

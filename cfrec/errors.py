@@ -32,3 +32,29 @@ def find_user_error(error: BaseException) -> UserError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def composition_error(error: BaseException) -> ConfigError | None:
+    """Hydra's error composing the config from the command line, as one ConfigError line; None for any other.
+
+    `model=multvae` (no such preset) names the options to choose from; an override Hydra's parser rejects
+    (`dataset.reader.sep=,`) says how to quote it; the rest is Hydra's message on one line, without the
+    config search path it appends.
+    """
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    if isinstance(error, MissingConfigException) and error.options and "/" in (error.missing_cfg_file or ""):
+        group, name = error.missing_cfg_file.rsplit("/", 1)
+        return ConfigError(f"{group}={name}: no such option; choose one of {', '.join(error.options)}")
+    if isinstance(error, OverrideParseException):
+        key, _, value = error.override.partition("=")
+        return ConfigError(f"{error.override}: Hydra cannot parse this override; quote a value holding , ; spaces "
+                           f"or brackets so that Hydra receives the quotes: \"{key}='{value}'\"")
+    if isinstance(error, ConfigCompositionException):
+        key = getattr(error.__cause__, "full_key", None)  # OmegaConf's "not in struct": a misspelt option
+        if str(error).startswith("Could not override") and key:
+            return ConfigError(f"{key}: no such option; check its spelling (`python train.py --cfg job` prints "
+                               "every option)")
+        text = str(error).split("Config search path")[0]
+        return ConfigError(" ".join(line.strip() for line in text.splitlines() if line.strip()))
+    return None

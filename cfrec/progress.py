@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -136,7 +137,7 @@ class RunSummary(HydraCallback):
         if hydra_cfg is None:
             return
         out = Path(hydra_cfg.hydra.runtime.output_dir)
-        log.info("results in %s (metrics.json, train.log, checkpoints/)", out)
+        log.info("results in %s (%s)", out, ", ".join(run_outputs(out)))
         if list(out.glob("wandb/offline-run-*")):
             log.info("upload to W&B: wandb sync %s", out / "wandb" / "offline-run-*")
 
@@ -145,19 +146,43 @@ class RunSummary(HydraCallback):
             log.info("%s", line)
 
 
+#: what a run folder may hold, in the order the closing line names them
+RUN_OUTPUTS = ("metrics.json", "recommendations.csv", "train.log", "checkpoints/")
+#: folders of a run that hold no runs (searched for metrics.json no further)
+_NOT_RUNS = {"wandb", "checkpoints", "csv", "report"}
+
+
+def run_outputs(out: Path) -> list[str]:
+    """The RUN_OUTPUTS that the run folder `out` holds (a closed-form run writes no checkpoints/)."""
+    return [name for name in RUN_OUTPUTS if (out / name.rstrip("/")).exists()]
+
+
+def _run_dirs(sweep: Path) -> list[Path]:
+    """The folders under `sweep` holding a metrics.json, at any depth (a `hydra.sweep.subdir` may nest them)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(sweep):
+        if "metrics.json" in filenames:
+            found.append(Path(dirpath))
+        dirnames[:] = sorted(d for d in dirnames if d not in _NOT_RUNS and not d.startswith("."))
+    return found
+
+
 def sweep_summary(sweep: Path) -> list[str]:
-    """The closing lines of a sweep over the runs found under `sweep`."""
+    """The closing lines of a sweep over the runs found under `sweep`: their count by status, the report command
+    and, for offline W&B runs, a `wandb sync` command whose patterns reach every one of them."""
     statuses: dict[str, int] = {}
-    for metrics in sorted(sweep.glob("*/metrics.json")):
+    runs = _run_dirs(sweep)
+    for run in runs:
         try:
-            status = json.loads(metrics.read_text()).get("status", "unknown")
+            status = json.loads((run / "metrics.json").read_text()).get("status", "unknown")
         except (OSError, ValueError):
             status = "unreadable"
         statuses[status] = statuses.get(status, 0) + 1
-    runs = sum(statuses.values())
     counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
-    lines = [f"sweep done: {runs} run{'s' if runs != 1 else ''} ({counts or 'none finished'}) in {sweep}/",
+    lines = [f"sweep done: {len(runs)} run{'s' if len(runs) != 1 else ''} ({counts or 'none finished'}) in {sweep}/",
              f"report: python -m cfrec.report {sweep}"]
-    if list(sweep.glob("*/wandb/offline-run-*")):
-        lines.append(f"upload to W&B: wandb sync {sweep}/*/wandb/offline-run-*")
+    depths = sorted({len(run.relative_to(sweep).parts) for run in runs if list(run.glob("wandb/offline-run-*"))})
+    if depths:
+        patterns = [f"{sweep}/{'*/' * depth}wandb/offline-run-*" for depth in depths]
+        lines.append(f"upload to W&B: wandb sync {' '.join(patterns)}")
     return lines

@@ -25,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cfrec.beyond import BEYOND_K
+from cfrec.config import build_model
 from cfrec.errors import DataError
 from cfrec.evaluate import run_list_figures
 from cfrec.io import atomic_write_json
@@ -60,7 +61,7 @@ def rescore(run_dir: Path, metrics: dict[str, Any] | None = None) -> dict[str, A
     cfg = OmegaConf.create(metrics["config"])
     dm = instantiate(cfg.dataset)
     dm.setup()
-    model = instantiate(cfg.model, n_items=dm.n_items, _convert_="all")
+    model = build_model(cfg.model, dm.n_items)
     if not isinstance(model, CFModule):
         raise DataError(f"{run_dir}: a closed-form model ({type(model).__name__}) is refit, not rescored")
     model.top_k = BEYOND_K

@@ -29,16 +29,22 @@ from cfrec.beyond import BEYOND_K
 from cfrec.callbacks import EpochSeed, FiniteGuard, RunState
 from cfrec.checkpoints import (
     AtomicCheckpointIO,
+    RunCheckpoint,
+    checkpoint_epoch,
     fingerprint_changes,
+    finished_without_last,
     last_checkpoint,
     resume_path,
     run_fingerprint,
 )
+from cfrec.config import build_model
 from cfrec.data.datamodule import CFDataModule
+from cfrec.data.fingerprint import split_fingerprint
 from cfrec.evaluate import run_list_figures
 from cfrec.evaluation import evaluate_lists, evaluate_per_user, summarize_per_user
 from cfrec.export import write_test_recommendations
 from cfrec.io import atomic_write_bytes, atomic_write_json
+from cfrec.loggers import finish_wandb, resume_logs
 from cfrec.models.base import CFModule, FittedRecommender
 from cfrec.models.schedules import Schedule, cap_epoch
 from cfrec.per_user import FILENAME as PER_USER_FILE
@@ -73,7 +79,7 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
 
     `epochs` is the number of training epochs run; `stopped_early` whether early stopping ended them
     before `trainer.max_epochs` (`callbacks.early_stopping.patience`); `beta_cap_epoch` the 0-based index of the
-    first epoch trained at an annealed β's cap (None: β does not ramp, or never reached it)."""
+    first epoch trained entirely at an annealed β's cap (None: β does not ramp, or never reaches it)."""
     fingerprint = run_fingerprint(cfg, dm.split.counts())
     callbacks = [*_instantiate_group(cfg.get("callbacks")), EpochSeed(cfg.seed), FiniteGuard(), RunState(fingerprint),
                  *(extra_callbacks or [])]
@@ -86,6 +92,7 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
     resume = resume_path(last, fingerprint)
     finished = False
     try:
+        resume_logs(loggers, checkpoint_epoch(resume) if resume else -1)  # csv/metrics.csv, W&B: the epochs kept
         # weights_only=False: these are the run's own checkpoints, and a model's hparams may hold OmegaConf
         # containers, which torch>=2.6's default weights-only unpickler refuses
         trainer.fit(model, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=False)
@@ -103,11 +110,13 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         trainer.validate(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=False)
         trainer.test(model, datamodule=dm, ckpt_path=best, verbose=False, weights_only=False)
         finished = True
+        if isinstance(checkpoint, RunCheckpoint):
+            checkpoint.finish(trainer)  # keep_after_finish=best: last.ckpt goes, the tested weights stay
     except SIGTERMException as e:
-        raise RunInterrupted(f"stopped by SIGTERM at epoch {trainer.current_epoch} (step {trainer.global_step}); "
+        raise RunInterrupted(f"stopped by SIGTERM at epoch {trainer.current_epoch + 1} (step {trainer.global_step}); "
                              f"rerun the same command (same hydra.run.dir) to resume from {last}", 143) from e
     except SystemExit as e:  # Lightning turns Ctrl-C into a graceful shutdown and sys.exit(1)
-        raise RunInterrupted(f"stopped by Ctrl-C at epoch {trainer.current_epoch} (step {trainer.global_step}); "
+        raise RunInterrupted(f"stopped by Ctrl-C at epoch {trainer.current_epoch + 1} (step {trainer.global_step}); "
                              f"rerun the same command (same hydra.run.dir) to resume from {last}", 130) from e
     finally:
         finish_wandb(loggers, finished)
@@ -140,14 +149,6 @@ def check_tested_epoch(history: list[dict[str, float]], tested: int, metric: str
         return None
     return (f"the tested checkpoint is epoch {tested} ({metric} {values[tested]:.4f}), not the best validation "
             f"epoch {best} ({values[best]:.4f}); rerun from scratch to test the best one")
-
-
-def finish_wandb(loggers: list[Any], ok: bool) -> None:
-    """Close this run's W&B run (offline or online) so the next job of a sequential sweep gets its own."""
-    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
-        import wandb
-
-        wandb.finish(exit_code=0 if ok else 1)
 
 
 def fit_closed_form(model: FittedRecommender, dm: CFDataModule, top_k: int = 100) -> dict[str, Any]:
@@ -196,7 +197,7 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
     pl.seed_everything(cfg.seed, workers=True)
     dm: CFDataModule = instantiate(cfg.dataset)
     dm.setup()
-    model = instantiate(cfg.model, n_items=dm.n_items, _convert_="all")  # plain lists/dicts: checkpoint-safe hparams
+    model = build_model(cfg.model, dm.n_items)
     start = time.perf_counter()
     top_k = (cfg.get("export") or {}).get("top_k")
     if isinstance(model, FittedRecommender):
@@ -205,6 +206,9 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
             return done
         result = fit_closed_form(model, dm, max(BEYOND_K, top_k or 0))
     elif isinstance(model, CFModule):
+        if (done := finished_fit(cfg, out, dm.split.counts())) is not None and finished_without_last(cfg, done):
+            log.info("%s: finished with this configuration, its last.ckpt deleted (keep_after_finish=best); kept", out)
+            return done
         model.top_k = max(BEYOND_K, top_k or 0)
         result = fit_neural(cfg, model, dm, out, extra_callbacks)
     else:
@@ -222,6 +226,7 @@ def run(cfg: DictConfig, output_dir: str | Path, choices: dict[str, str] | None 
         "choices": choices or {},
         "train_seconds": round(time.perf_counter() - start, 3),
         "data": dm.split.counts(),
+        "split_fingerprint": split_fingerprint(dm),  # the report never pools runs of different splits
         **result,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }

@@ -2,12 +2,16 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from cfrec.config import PROJECT_ROOT
 from cfrec.data.split import Split
 from cfrec.evaluate import RankingFileError, evaluate_file, main
 from cfrec.export import raw_item_ids, raw_user_ids
@@ -114,6 +118,22 @@ def test_command_line_prints_metrics_json_keys_and_reports_missing_users(tmp_pat
 
     markdown = report([tmp_path / "run"], out=tmp_path / "report", plots=False)
     assert "Popularity (file)" in markdown
+
+
+def test_command_line_prints_no_sparse_beta_warning(tmp_path):
+    """torch warns on the first sparse CSR tensor a process builds; cfrec's are sparse on purpose, so a fresh
+    `python -m cfrec.evaluate` prints no warning at all."""
+    overrides = ["dataset.synthetic.n_users=200", "dataset.synthetic.n_items=60", "dataset.heldout_users=20",
+                 f"dataset.cache_dir={tmp_path / 'cache'}"]
+    from cfrec.config import prepared_dataset
+
+    _, dm = prepared_dataset(overrides, "test")
+    popularity_file(tmp_path / "pop.csv", dm.split)
+    proc = subprocess.run([sys.executable, "-m", "cfrec.evaluate", str(tmp_path / "pop.csv"), *overrides],
+                          cwd=PROJECT_ROOT, env={**os.environ, "PYTHONWARNINGS": "default"}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "beta state" not in proc.stderr, proc.stderr
 
 
 def test_command_line_names_a_malformed_line_and_exits_2(tmp_path, monkeypatch, capsys):

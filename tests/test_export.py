@@ -1,14 +1,23 @@
 """`python -m cfrec.export vae_cf`: vae_cf's own loading code rebuilds cfrec's five matrices; recommendations.csv."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
+from omegaconf import OmegaConf
 
+from cfrec.config import build_model
 from cfrec.data.protocol import liang_split
+from cfrec.data.sparse import to_torch_csr
 from cfrec.data.synthetic import synthetic_interactions
 from cfrec.evaluate import read_rankings
 from cfrec.export import main, raw_item_ids, raw_user_ids, write_recommendations, write_vae_cf
+from cfrec.progress import RunSummary
+from cfrec.training import run
+from tests.conftest import compose_train
 
 
 def vae_cf_load(pro_dir):
@@ -110,3 +119,42 @@ def test_a_held_out_part_whose_last_user_has_no_item_is_warned_about(split, tmp_
     with caplog.at_level("WARNING", logger="cfrec.export"):
         write_vae_cf(split, tmp_path)
     assert "the first or last test user has no items" in caplog.text
+
+
+def _ties(scores: np.ndarray) -> int:
+    """Positions of the ranked lists (rows) whose score equals the one before it."""
+    return int((np.diff(scores, axis=1) == 0).sum())
+
+
+def test_recommendations_of_a_bf16_run_tie_no_more_than_float32_scores(tmp_path):
+    """Training under bf16 autocast (`trainer.precision=bf16-mixed`) must not reach recommendations.csv: the test
+    stage scores in float32, so the written top-100 lists tie no more often than the model's float32 scores."""
+    torch.manual_seed(0)
+    n_items, n_users = 400, 40
+    model = build_model(compose_train("debug=vae").model, n_items).eval()
+    fold_in = sp.random(n_users, n_items, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    fold_in.data[:] = 1.0
+    heldout = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+    batch = (to_torch_csr(fold_in), to_torch_csr(heldout), torch.arange(n_users))
+    with torch.no_grad():
+        model.test_step(batch, 0)  # float32 scores: the reference
+        reference = model._top.pop()[1].numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as Lightning's bf16-mixed runs the test stage
+            model.test_step(batch, 0)
+        items, scores = (t.numpy() for t in model._top.pop())
+    path = tmp_path / "recommendations.csv"
+    write_recommendations(path, np.arange(n_users).astype(str), items, scores, np.arange(n_items).astype(str))
+    written = pd.read_csv(path)["score"].to_numpy(np.float64).reshape(n_users, -1)
+    assert written.shape == (n_users, 100)
+    assert _ties(written) <= _ties(reference)
+
+
+def test_a_closed_form_runs_closing_line_names_what_it_wrote(tmp_path, caplog):
+    """A closed-form fit writes recommendations.csv (`export.top_k`) and no checkpoints/: its closing line says so."""
+    out = tmp_path / "run"
+    run(compose_train("model=popularity", "export.top_k=5", out=out, cache=tmp_path / "cache"), out,
+        {"model": "popularity"})
+    job = type("JobReturn", (), {"hydra_cfg": OmegaConf.create({"hydra": {"runtime": {"output_dir": str(out)}}})})
+    with caplog.at_level(logging.INFO, logger="cfrec.progress"):
+        RunSummary().on_run_end(OmegaConf.create({}), job_return=job())
+    assert f"results in {out} (metrics.json, recommendations.csv)" in caplog.messages

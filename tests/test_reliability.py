@@ -7,9 +7,12 @@ and a real multirun use a subprocess. docs/reliability.md states what these test
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,7 +44,7 @@ EPOCHS = 4
 SMALL_MODEL = [
     "model.encoder.hidden_dims=[32]", "model.encoder.latent_dim=8", "model.decoder_hidden_dims=[32]",
     "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false",
-    "callbacks.model_checkpoint.last_every_s=0",  # last.ckpt at every epoch end (the default throttles it by time)
+    "callbacks.model_checkpoint.last_overhead=null",  # last.ckpt at every epoch end (the default: where it is cheap)
     "beta.total_anneal_steps=200000",  # a fixed β ramp: one sized to the run would differ when the run is extended
 ]
 # 200 synthetic users, 20 validation + 20 test: 160 training users, so 4 steps per epoch
@@ -166,24 +169,104 @@ def test_early_stopped_run_rerun_does_not_retrain(tmp_path, cache):
     same(again, first)
 
 
-def test_sigkill_then_same_command_resumes_to_identical_metrics(tmp_path, cache, reference):
+def test_sigkill_then_same_command_resumes_to_identical_metrics_with_one_best_and_one_last(tmp_path, cache,
+                                                                                           reference):
+    """A real SIGKILL of train.py after the best checkpoint moved past the last.ckpt on disk (last.ckpt written
+    after the first epoch only: `last_overhead=0`), then the same command: identical metrics, and the run folder
+    holds exactly one best-*.ckpt and one last.ckpt (the killed attempt's unnamed bests are not left behind)."""
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the tests' thread count
-    cmd = [sys.executable, "train.py", f"hydra.run.dir={out}", f"paths.cache_dir={cache}", *TINY,
+    sparse_last = [*(o for o in TINY if "last_overhead" not in o), "callbacks.model_checkpoint.last_overhead=0"]
+    cmd = [sys.executable, "train.py", f"hydra.run.dir={out}", f"paths.cache_dir={cache}", *sparse_last,
            f"trainer.max_epochs={EPOCHS}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    last = out / "checkpoints" / "last.ckpt"
+    last, second_best = out / "checkpoints" / "last.ckpt", out / "checkpoints" / "best-001.ckpt"
     try:
         deadline = time.monotonic() + 240
-        while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not second_best.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
     finally:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
     assert not (out / "metrics.json").exists(), "the run ended before it could be killed"
-    assert torch.load(last, weights_only=False)["epoch"] < EPOCHS - 1
-    same(train(out, cache), reference[1])  # the identical configuration, in the same folder
+    assert torch.load(last, weights_only=False)["epoch"] == 0
+    assert len(list(last.parent.glob("best-*.ckpt"))) >= 2  # best-000 (named by last.ckpt) and later ones
+    resumed = train(out, cache, base=sparse_last)  # the identical configuration, in the same folder
+    same(resumed, reference[1])
+    assert sorted(p.name for p in last.parent.iterdir()) == [Path(resumed["best_checkpoint"]).name, "last.ckpt"]
+
+
+def test_resume_message_counts_epochs_as_the_epoch_lines_do(tmp_path, cache, caplog):
+    """"resuming from ... (end of epoch N, ...)" is followed by the line of epoch N+1 (both counted from 1)."""
+    out = tmp_path / "run"
+    with pytest.raises(Crash.Stop):
+        train(out, cache, callbacks=[Crash(epoch=2, batch=1)])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cfrec"):
+        train(out, cache)
+    lines = [r.getMessage() for r in caplog.records if r.name in ("cfrec.checkpoints", "cfrec.progress")]
+    resumed = next(i for i, line in enumerate(lines) if line.startswith("resuming from"))
+    assert "(end of epoch 2, step 8)" in lines[resumed], lines[resumed]
+    assert lines[resumed + 1].startswith(f"epoch 3/{EPOCHS}"), lines[resumed + 1]
+
+
+# --- loggers across a resume ----------------------------------------------------------------------
+
+# the CSV and (offline) W&B loggers of logger=default, given outside a Hydra job the values Hydra fills in
+LOGGED = [*(o for o in TINY if o != "logger=none"), "logger=default", "logger.wandb.run_mode=RUN",
+          "logger.wandb.sweep_dir=null", "logger.wandb.model=mult", "logger.wandb.choices={}",
+          "logger.wandb.overrides=[]", "logger.wandb.sweeper_params=null", "logger.wandb.exclude_keys=[]"]
+
+
+def csv_rows(out: Path) -> list[dict[str, str]]:
+    with (out / "csv" / "metrics.csv").open(newline="") as file:
+        return sorted(({k: v for k, v in row.items() if v != ""} for row in csv.DictReader(file)),
+                      key=lambda row: (float(row["epoch"]), int(row["step"]), sorted(row)))
+
+
+def wandb_history(run_dir: Path) -> list[dict]:
+    """The history rows of the one offline W&B run left in `run_dir`, without W&B's own `_` keys."""
+    from tests.test_console import wandb_records
+
+    [path] = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    rows = []
+    for record in wandb_records(path):
+        if record.WhichOneof("record_type") == "history":
+            row = {("/".join(i.nested_key) or i.key): json.loads(i.value_json) for i in record.history.item}
+            rows.append({k: v for k, v in row.items() if not k.startswith("_")})
+    return sorted(rows, key=lambda row: (row["epoch"], row["trainer/global_step"], sorted(row)))
+
+
+def assert_same_rows(resumed: list[dict], uninterrupted: list[dict]) -> None:
+    assert [sorted(r) for r in resumed] == [sorted(r) for r in uninterrupted]
+    for a, b in zip(resumed, uninterrupted, strict=True):
+        np.testing.assert_allclose([float(a[k]) for k in sorted(a)], [float(b[k]) for k in sorted(b)], rtol=1e-6)
+
+
+def test_a_resumed_run_keeps_every_epoch_in_its_csv_and_its_one_wandb_run(tmp_path, cache, monkeypatch):
+    """Killed in epoch 3 and resumed: csv/metrics.csv holds every epoch once (Lightning's CSVLogger deleted the
+    earlier ones), and the run folder holds one offline W&B run, of the run's one id, with the whole history
+    (the killed attempt's own folder moved to wandb/superseded/), as an uninterrupted run's."""
+    for key, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": tmp_path / "wandb",
+                       "WANDB_CACHE_DIR": tmp_path / "wandb-cache", "WANDB_CONFIG_DIR": tmp_path / "wandb-config",
+                       "WANDB_DATA_DIR": tmp_path / "wandb-data"}.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    uninterrupted, out = tmp_path / "uninterrupted", tmp_path / "run"
+    train(uninterrupted, cache, base=LOGGED)
+    with pytest.raises(Crash.Stop):
+        train(out, cache, base=LOGGED, callbacks=[Crash(epoch=2, batch=1)])
+    run_id = (out / "wandb" / "cfrec-run-id").read_text().strip()
+    [killed] = (out / "wandb").glob("offline-run-*")
+    train(out, cache, base=LOGGED)
+    assert_same_rows(csv_rows(out), csv_rows(uninterrupted))
+    [left] = (out / "wandb").glob("offline-run-*")
+    assert re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", left.name) and left != killed
+    assert [p.name for p in (out / "wandb" / "superseded").iterdir()] == [killed.name]
+    history = wandb_history(out)
+    assert sorted(r["epoch"] for r in history if "val/ndcg@100" in r) == [0, 1, 2, 3, EPOCHS]  # + the final one
+    assert_same_rows(history, wandb_history(uninterrupted))
 
 
 # --- non-finite loss ----------------------------------------------------------------------------
@@ -217,17 +300,19 @@ def assert_checkpoints_finite_and_before(out: Path, epoch: int) -> None:
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path, cache):
     out = tmp_path / "run"
-    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at epoch 2 \(step 8\)") as e:
+    # poisoned in the epoch of index 2, the third: messages count epochs from 1, as the console does
+    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at epoch 3 \(step 8\)") as e:
         train(out, cache, callbacks=[Poison(epoch=2)])
-    assert "last.ckpt (end of epoch 1)" in str(e.value)
+    assert "last.ckpt (end of epoch 2)" in str(e.value)
     assert_checkpoints_finite_and_before(out, 2)
     record = status(out)
-    assert record["status"] == "failed" and "non-finite training loss (nan) at epoch 2 (step 8)" in record["error"]
+    assert record["status"] == "failed" and "non-finite training loss (nan) at epoch 3 (step 8)" in record["error"]
 
 
 def test_nan_parameters_after_an_epochs_last_step_are_never_checkpointed(tmp_path, cache):
     out = tmp_path / "run"
-    with pytest.raises(NonFiniteLossError, match=r"non-finite parameters \(decoder.0.weight\) after .* epoch 1"):
+    expected = r"non-finite parameters \(decoder.0.weight\) after the updates of epoch 2 \(step 8\)"
+    with pytest.raises(NonFiniteLossError, match=expected):
         train(out, cache, callbacks=[Poison(epoch=1, after_last_step=True)])
     assert_checkpoints_finite_and_before(out, 1)
 

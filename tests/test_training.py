@@ -104,13 +104,13 @@ def test_early_stopping_ends_a_run_patience_epochs_after_its_best(tmp_path):
 def test_an_annealed_run_is_not_stopped_before_its_cap_epoch_plus_patience(tmp_path):
     out = tmp_path / "run"
     # 160 training users in batches of 50: 4 updates an epoch; β = step / 40 reaches the cap 0.25 at step 10,
-    # so epoch index 2 (steps 8-11) is the first whose last update trains at the cap. With lr = 0 validation
-    # peaks at epoch 0; patience 3 then counts epochs 3, 4, 5 and the run stops after 6 epochs, not 4.
+    # within epoch index 2 (steps 8-11), so index 3 is the first epoch trained entirely at the cap. With lr = 0
+    # validation peaks at epoch 0; patience 3 then counts epochs 3, 4, 5 and the run stops after 6 epochs, not 4.
     metrics = run(config(out, *SMALL_VAE, "model.lr=0.0", "trainer.max_epochs=20", "beta.cap=0.25",
                          "beta.total_anneal_steps=40", "callbacks.early_stopping.patience=3"), out, {"model": "mult"})
-    assert metrics["beta_cap_epoch"] == 2
+    assert metrics["beta_cap_epoch"] == 3
     assert metrics["best_epoch"] == 0 and metrics["stopped_early"] is True
-    assert metrics["epochs"] == metrics["beta_cap_epoch"] + 1 + 3
+    assert metrics["epochs"] == metrics["beta_cap_epoch"] + 3
 
 
 def test_min_epochs_is_a_minimum_budget_for_early_stopping(tmp_path):
@@ -234,7 +234,7 @@ def test_fingerprint_ignores_paths_eval_batch_size_and_budget_only(tmp_path):
                    "dataset.budget.epochs=9", "+dataset.budget.patience=5")
     assert run_fingerprint(moved, counts) == base
     for override in ("model.lr=0.01", "seed=1", "dataset.batch_size=7", "beta.cap=0.3",
-                     "+dataset.budget.beta_cap=0.3"):
+                     "+dataset.budget.anneal_steps=9"):
         assert run_fingerprint(config(tmp_path, override), counts) != base, override
     assert run_fingerprint(config(tmp_path), {"train": {"users": 2}}) != base
 

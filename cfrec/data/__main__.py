@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf.errors import OmegaConfBaseException
 
 from cfrec.config import CONFIG_DIR, check_config
-from cfrec.errors import ConfigError, find_user_error
+from cfrec.errors import ConfigError, composition_error, find_user_error
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +28,8 @@ def main(argv: list[str]) -> int:
                 cfg = compose("train", overrides=argv, return_hydra_config=False)
         except (HydraException, OmegaConfBaseException) as error:
             text = str(error).split("Config search path")[0]  # Hydra appends its search path to some messages
-            raise ConfigError(" ".join(line.strip() for line in text.splitlines() if line.strip())) from None
+            raise composition_error(error) or ConfigError(
+                " ".join(line.strip() for line in text.splitlines() if line.strip())) from None
         check_config(cfg.dataset, "dataset")
         dm = instantiate(cfg.dataset)
         dm.setup()

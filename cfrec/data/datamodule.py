@@ -1,12 +1,15 @@
-"""`prepare_split` (raw file → cached Liang split) and the LightningDataModule serving its batches."""
+"""`prepare_split` (raw file → cached Liang split; `cache_entry` says where) and the LightningDataModule serving its
+batches."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 import numbers
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +19,50 @@ from torch.utils.data import DataLoader
 
 from cfrec.data.batches import OrderedBatches, PairBatches, RowBatches, ShuffledBatches
 from cfrec.data.cache import cache_key, cached_split, source_fingerprint
+from cfrec.data.fingerprint import source_sha256
 from cfrec.data.protocol import liang_split
 from cfrec.data.split import Split
 from cfrec.data.synthetic import synthetic_interactions
-from cfrec.errors import ConfigError
+from cfrec.errors import ConfigError, MissingDataError
 
 log = logging.getLogger(__name__)
 
 
 def _as_paths(raw_path: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    """`dataset.raw_path` as paths; a relative one names a file under the current directory, else (when that
+    has none) under `$CFREC_DATA_DIR`, where the presets' raw files live (README: Datasets)."""
     if raw_path is None:
         return []
     if isinstance(raw_path, (str, Path)):
         raw_path = [raw_path]
-    return [Path(p).expanduser() for p in raw_path]
+    data_dir = os.environ.get("CFREC_DATA_DIR")
+    paths = []
+    for given in (Path(p).expanduser() for p in raw_path):
+        under = Path(data_dir).expanduser() / given if data_dir and not given.is_absolute() else None
+        paths.append(under if under is not None and not given.exists() and under.exists() else given)
+    return paths
 
 
-def prepare_split(
+def _not_found(error: MissingDataError, paths: list[Path]) -> MissingDataError:
+    """`error` saying where a relative `dataset.raw_path` was looked for."""
+    if not any(not p.is_absolute() and not p.exists() for p in paths):
+        return error
+    data_dir = os.environ.get("CFREC_DATA_DIR")
+    under = f"under CFREC_DATA_DIR={data_dir}" if data_dir else "under CFREC_DATA_DIR (not set)"
+    return MissingDataError(f"{error} (a relative path is looked for in the current directory {Path.cwd()}, "
+                            f"then {under})")
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where a split is cached, what its manifest records, and how to build it."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    build: Callable[[], Split]
+
+
+def cache_entry(
     name: str,
     format: str,
     raw_path: str | Path | Sequence[str | Path] | None = None,
@@ -45,8 +75,8 @@ def prepare_split(
     reader: dict[str, Any] | None = None,
     synthetic: dict[str, Any] | None = None,
     cache_dir: str | Path = "~/.cache/cfrec",
-) -> Split:
-    """The processed split for these parameters: from the verified cache, or read, split and cached."""
+) -> CacheEntry:
+    """The cache entry of the split these dataset options describe (the raw files found, or downloaded)."""
     reader = {k: v for k, v in (reader or {}).items() if v is not None}  # null = the reader's default
     protocol = dict(threshold=threshold, min_user_items=min_user_items, min_item_users=min_item_users,
                     heldout_users=heldout_users, seed=seed, test_prop=test_prop)
@@ -57,23 +87,37 @@ def prepare_split(
         from cfrec.data.download import ensure_raw
         from cfrec.data.readers import read_interactions
 
-        sources = ensure_raw(name, _as_paths(raw_path), Path(cache_dir).expanduser() / "raw")
+        given = _as_paths(raw_path)
+        try:
+            sources = ensure_raw(name, given, Path(cache_dir).expanduser() / "raw")
+        except MissingDataError as error:
+            raise _not_found(error, given) from None
         read = lambda: read_interactions(format, sources, **(reader or {}))  # noqa: E731
     params = {"format": format, "reader": reader or {}, "synthetic": synthetic or {}, **protocol}
-    fingerprint = source_fingerprint(sources)
-    directory = Path(cache_dir).expanduser() / f"{name}-{cache_key(params, fingerprint)}"
+    stats = source_fingerprint(sources)
+    directory = Path(cache_dir).expanduser() / f"{name}-{cache_key(params, stats)}"
+    manifest = {"name": name, "params": params, "sources": stats}
 
     def build() -> Split:
         start = time.perf_counter()
         log.debug("preparing %s from %s", name, [str(p) for p in sources] or "the synthetic generator")
         split = liang_split(read(), **protocol)
+        for entry, path in zip(manifest["sources"], sources):  # read anyway: the manifest records the contents
+            entry["sha256"] = source_sha256(path)
         train = split.counts()["train"]
         log.info("prepared the %s split from %s: %d training users, %d items (%.1f s; cached)", name,
                  ", ".join(str(p) for p in sources) or "the synthetic generator", train["users"], train["items"],
                  time.perf_counter() - start)
         return split
 
-    return cached_split(directory, build, {"name": name, "params": params, "sources": fingerprint})
+    return CacheEntry(directory, manifest, build)
+
+
+def prepare_split(**dataset: Any) -> Split:
+    """The processed split for these dataset options (`cache_entry`'s): from the verified cache, or read, split
+    and cached."""
+    entry = cache_entry(**dataset)
+    return cached_split(entry.directory, entry.build, entry.manifest)
 
 
 def _is_int(value: Any) -> bool:
@@ -82,9 +126,9 @@ def _is_int(value: Any) -> bool:
 
 def check_options(dataset: Mapping[str, Any], batch_size: Any = 500, eval_batch_size: Any = 2000) -> None:
     """Raise ConfigError naming the first `dataset.<option>` that is unknown or impossible, before any data is read."""
-    from cfrec.data.readers import KNOWN_FORMATS
+    from cfrec.data.readers import KNOWN_FORMATS, check_reader_options
 
-    known = set(inspect.signature(prepare_split).parameters)
+    known = set(inspect.signature(cache_entry).parameters)
     for key in dataset:
         if key not in known:
             raise ConfigError(f"dataset.{key} is not a dataset option (options: {', '.join(sorted(known))})")
@@ -106,7 +150,9 @@ def check_options(dataset: Mapping[str, Any], batch_size: Any = 500, eval_batch_
         raise ConfigError(f"dataset.threshold={threshold} must be a number or null")
     reader = dataset.get("reader") or {}
     if not isinstance(reader, Mapping):
-        raise ConfigError(f"dataset.reader={reader} must be a mapping of reader options (sep, header, columns)")
+        raise ConfigError(f"dataset.reader={reader} must be a mapping of reader options "
+                          "(sep, header, columns, comment)")
+    check_reader_options(reader)
     given = sorted(k for k, v in reader.items() if v is not None)
     if given and dataset.get("format") != "triplets":
         raise ConfigError(f"dataset.reader.{given[0]} is set, but only dataset.format=triplets takes reader options")
@@ -130,6 +176,7 @@ class CFDataModule(pl.LightningDataModule):
         self.name = dataset.get("name", "dataset")
         self.batch_size, self.eval_batch_size, self.shuffle_seed = batch_size, eval_batch_size, shuffle_seed
         self.split: Split | None = None
+        self.cache_path: Path | None = None  # the split's cache entry, once set up
         self._resume_epoch = 0  # the training epoch a restored checkpoint continues with
 
     def _train_epoch(self) -> int:
@@ -152,7 +199,9 @@ class CFDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.split is None:
-            self.split = prepare_split(**self.dataset)
+            entry = cache_entry(**self.dataset)
+            self.split = cached_split(entry.directory, entry.build, entry.manifest)
+            self.cache_path = entry.directory  # its manifest.json: cfrec.data.fingerprint.split_fingerprint
 
     @property
     def n_items(self) -> int:

@@ -7,11 +7,12 @@ only when that fails does a line-by-line scan run, to name the exact file and li
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def read_interactions(
         raise ConfigError(
             f"format {fmt!r} (dataset.format) takes no options, got: {', '.join(sorted(options))}"
         )
+    check_reader_options(options)
     files = _resolve(fmt, paths)
     if fmt == "netflix":
         return _read_netflix(files)
@@ -263,25 +265,28 @@ def _read_msd_triplets(path: Path) -> pd.DataFrame:
 
 def _read_triplets(
     path: Path,
-    sep: str = ",",
+    sep: str | None = None,
     header: bool = False,
     columns: Sequence[int | str] | None = None,
     comment: str | None = None,
 ) -> pd.DataFrame:
     """A user-supplied delimited file; `columns` picks user, item[, rating] by position or header name.
 
-    `sep="\\t"` (a backslash and a t, as `dataset.reader.sep=\\t` reaches us from the command line) means a tab.
+    `sep` defaults to ","; `sep="\\t"` (a backslash and a t, as `dataset.reader.sep='\\t'` reaches us from the
+    command line) means a tab.
     """
-    sep = "\t" if sep == "\\t" else sep
+    given = sep is not None
+    sep = "," if sep is None else "\t" if sep == "\\t" else sep
     hint = " (check dataset.reader.sep / dataset.reader.columns / dataset.reader.header)"
     index, line = _first_line(path, comment)
     first = _Layout(sep, 0, 1, None, 0, None, int_ids=False).split(line)
     positions = _column_positions(path, columns, first, header)
     if len(first) <= max(positions):
-        raise DataFormatError(
-            f"{path}:{index + 1}: {len(first)} field(s) separated by {sep!r}, but dataset.reader.columns"
-            f" needs {max(positions) + 1}{hint}"
-        )
+        where = f"{path}:{index + 1}: {len(first)} field(s) separated by {sep!r}"
+        if columns is None:
+            raise DataFormatError(f"{where} ({'dataset.reader.sep' if given else 'the default separator'}); a "
+                                  f"user and an item field are needed: {_separator_advice(line)}")
+        raise DataFormatError(f"{where}, but dataset.reader.columns needs {max(positions) + 1}{hint}")
     layout = _Layout(
         sep, positions[0], positions[1], positions[2] if len(positions) == 3 else None,
         max(positions) + 1, None, int_ids=False, header=header, comment=comment, hint=hint,
@@ -289,6 +294,25 @@ def _read_triplets(
     df = _read_delimited(path, layout)
     df["user"], df["item"] = _int_if_possible(df["user"]), _int_if_possible(df["item"])
     return df
+
+
+def _separator_advice(line: str) -> str:
+    """How to set `dataset.reader.sep` for a file whose first line is `line` (quoted as the shell needs)."""
+    for char, value in (("\t", "\\t"), (";", ";"), ("|", "|"), (" ", "\\s+")):
+        if char in line.strip():
+            return f"set the file's separator, e.g. \"dataset.reader.sep='{value}'\""
+    return "set the file's separator, e.g. \"dataset.reader.sep='\\t'\" (tab) or \"dataset.reader.sep=';'\""
+
+
+#: the options of `dataset.format=triplets` (`dataset.reader.<option>`)
+READER_OPTIONS: tuple[str, ...] = tuple(inspect.signature(_read_triplets).parameters)[1:]
+
+
+def check_reader_options(options: Mapping[str, object]) -> None:
+    """Raise ConfigError naming the first `dataset.reader.<key>` that is no reader option, and the valid ones."""
+    for key in options:
+        if key not in READER_OPTIONS:
+            raise ConfigError(f"dataset.reader.{key} is not a reader option (options: {', '.join(READER_OPTIONS)})")
 
 
 def _column_positions(

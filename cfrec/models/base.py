@@ -42,14 +42,21 @@ class CFModule(pl.LightningModule, abc.ABC):
     def score(self, fold_in: torch.Tensor) -> torch.Tensor:
         """Scores (B, I) for users given their fold-in rows (sparse or dense); higher = recommend."""
 
-    def _eval_step(self, batch: tuple[torch.Tensor, ...]) -> None:
+    def _eval_step(self, batch: tuple[torch.Tensor, ...], full_precision: bool = False) -> None:
+        """Rank one batch of evaluated users; `full_precision` scores them outside autocast (the test stage: its
+        metrics and recommendations.csv come from float32 scores, which bf16 logits would tie by the thousand)."""
         fold_in, heldout = batch[0], batch[1]
         users = batch[2] if len(batch) > 2 and batch[2] is not None else None
         if users is None:  # a plain (fold_in, heldout) pair: rows in order of arrival
             seen = sum(v.numel() for v in self._per_user.get("user", []))
             users = torch.arange(seen, seen + fold_in.shape[0])
         self._per_user.setdefault("user", []).append(users.detach().to(torch.float64).cpu())
-        per_user, items, scores = ranked_metrics(self.score(fold_in), fold_in, heldout, self.top_k)
+        if full_precision:
+            with torch.autocast(self.device.type, enabled=False):
+                logits = self.score(fold_in).float()
+        else:
+            logits = self.score(fold_in)
+        per_user, items, scores = ranked_metrics(logits, fold_in, heldout, self.top_k)
         for name, values in per_user.items():
             self._per_user.setdefault(name, []).append(values.detach().cpu())
         self._top.append((items[:, : self.top_k].cpu(), scores[:, : self.top_k].detach().float().cpu()))
@@ -97,7 +104,7 @@ class CFModule(pl.LightningModule, abc.ABC):
         self._eval_epoch_end("val")
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._eval_step(batch)
+        self._eval_step(batch, full_precision=True)
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")

@@ -32,11 +32,13 @@ class Schedule(abc.ABC):
 
 
 def cap_epoch(schedule: Schedule, steps_per_epoch: int, max_epochs: int) -> int | None:
-    """The 0-based index of the first epoch whose last update trains at the cap (None: not within `max_epochs`,
-    or a schedule that does not ramp). Epoch e's last update is step (e + 1) × steps_per_epoch − 1."""
+    """The 0-based index of the first epoch trained entirely at the cap, i.e. whose first update (step
+    e × steps_per_epoch) already is; None when that is not within `max_epochs`, or the schedule does not ramp.
+    β-aware early stopping counts its patience from this epoch on, so such a run runs at least
+    cap_epoch + patience epochs."""
     if not schedule.ramps or steps_per_epoch < 1:
         return None
-    return next((e for e in range(max_epochs) if schedule.reached_cap((e + 1) * steps_per_epoch - 1)), None)
+    return next((e for e in range(max_epochs) if schedule.reached_cap(e * steps_per_epoch)), None)
 
 
 @dataclass
@@ -108,6 +110,19 @@ class Search(Schedule):
         """Add one point (β at the epoch's end, validation NDCG@100) to the curve."""
         self.betas.append(beta)
         self.ndcgs.append(ndcg)
+
+    def epoch_end(self, beta: float, val_ndcg: float) -> dict[str, dict[str, list[float] | float]]:
+        """The VAE's epoch-end hook (`cfrec.models.vae.PartHooks`): one more point, and the curve so far as the
+        run's `beta_search` result."""
+        self.record(beta, val_ndcg)
+        return {"beta_search": self.curve()}
+
+    def get_state(self) -> dict[str, list[float]]:
+        """The curve a resumed search goes on from (kept in the checkpoint)."""
+        return {"beta": list(self.betas), "ndcg@100": list(self.ndcgs)}
+
+    def set_state(self, state: dict[str, list[float]]) -> None:
+        self.betas, self.ndcgs = list(state["beta"]), list(state["ndcg@100"])
 
     @property
     def best_beta(self) -> float:

@@ -122,6 +122,10 @@ class SemiImplicitEncoder(nn.Module):
         ratio = psi.float().std(0) / torch.exp(0.5 * logvar.float()).mean(0)
         return float(ratio.mean(-1).median())
 
+    def diagnostics(self, fold_in: torch.Tensor) -> dict[str, float]:
+        """The VAE's diagnostics hook (`cfrec.models.vae.PartHooks`): ψ's spread on a validation batch."""
+        return {"psi_spread": self.psi_spread(fold_in)}
+
     def point(self, h: torch.Tensor) -> torch.Tensor:
         """The evaluation z: ψ at the noise mean, the mean of `eval_samples` ψ draws, or one ψ draw."""
         if self.eval_mode == "noise_mean":

@@ -6,21 +6,19 @@ adds the weight penalty (VAE+Reg, l2 = 0.01). Objective per batch (Eq. 5, negate
 
     loss = −mean_u log p(x_u | z_u) + β · mean_u KL(q(z_u | x_u) || p(z_u)) + l2 · Σ ||W||²
 
-Parts arrive as objects (Hydra's recursive instantiate: partials for encoder and prior) or as `_target_`
-configs; either way the hyperparameters hold the configs, so `VAE.load_from_checkpoint` rebuilds the model.
+The parts arrive built (the encoder and the prior as constructors taking `n_items`, and the prior also the
+encoder). This file holds the maths only and imports torch alone: building the parts from a config and
+describing them in a checkpoint is `cfrec.config`'s job (`build_model`, `load_model`). A part may take part
+in a run through two optional hooks (`PartHooks`), so the model names no particular part.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 
@@ -28,41 +26,25 @@ from cfrec.data.batches import UserBatch
 from cfrec.models.base import CFModule
 from cfrec.models.encoders import Posterior, gaussian_log_prob, xavier_init
 from cfrec.models.optim import fused_adam
-from cfrec.models.schedules import Schedule, Search
+from cfrec.models.schedules import Schedule
 
 OUTPUT_BIAS_INITS = (None, "log_odds")  # how the decoder's output bias starts (None: Liang's N(0, 0.001²))
+PART_NAMES = ("encoder", "prior", "likelihood", "beta")
 
 
-def _plain(value: Any) -> Any:
-    """Configs, partials and dataclass parts as nested plain dicts and lists (checkpoint- and YAML-safe)."""
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, functools.partial) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
-        return part_config(value)
-    return value
+class PartHooks(Protocol):
+    """What any part may implement (each hook is optional; a part without it is skipped).
 
+    - `diagnostics(fold_in) -> {name: value}`: figures about the part on the first validation batch, logged as
+      `val/<name>` and kept in the epoch's history (SIVAE: `psi_spread`, how much the noise moves ψ).
+    - `epoch_end(beta, val_ndcg) -> {key: value}`: called after each training epoch's validation with β of the
+      epoch's last update; what it returns joins the run's results (the β search: its curve, `beta_search`).
+    - `get_state() -> dict` / `set_state(dict)`: what the part keeps across a resume (the β search's curve).
+    """
 
-def part_config(part: Any) -> dict[str, Any]:
-    """A `_target_` config that rebuilds `part`: a config, a keyword-only partial, or a dataclass part."""
-    if isinstance(part, Mapping):
-        return _plain(part)
-    if isinstance(part, functools.partial) and not part.args:
-        target = f"{part.func.__module__}.{part.func.__qualname__}"
-        return {"_target_": target, "_partial_": True, **_plain(part.keywords)}
-    if dataclasses.is_dataclass(part) and not isinstance(part, type):
-        target = f"{type(part).__module__}.{type(part).__qualname__}"
-        init_fields = [f.name for f in dataclasses.fields(part) if f.init]
-        return {"_target_": target, **{name: _plain(getattr(part, name)) for name in init_fields}}
-    raise TypeError(f"cannot describe {part!r} as a config: pass a _target_ config, a partial or a dataclass")
+    def diagnostics(self, fold_in: torch.Tensor) -> dict[str, float]: ...
 
-
-def _build(part: Any) -> Any:
-    """The part itself, instantiated first when given as a config."""
-    return instantiate(part) if isinstance(part, Mapping) else part
+    def epoch_end(self, beta: float, val_ndcg: float) -> dict[str, Any]: ...
 
 
 def _cpu_bf16_autocast(t: torch.Tensor) -> bool:
@@ -80,10 +62,10 @@ class VAE(CFModule):
     def __init__(
         self,
         n_items: int,
-        encoder: Any,
+        encoder: Callable[..., nn.Module],
         likelihood: Any,
-        prior: Any,
-        beta: Any,
+        prior: Callable[..., nn.Module],
+        beta: Schedule,
         decoder_hidden_dims: list[int] = (600,),
         l2: float = 0.0,
         lr: float = 1e-3,
@@ -93,24 +75,10 @@ class VAE(CFModule):
         super().__init__()
         if output_bias not in OUTPUT_BIAS_INITS:
             raise ValueError(f"model.output_bias must be one of {OUTPUT_BIAS_INITS}, got {output_bias!r}")
-        self.save_hyperparameters(
-            {
-                "n_items": n_items,
-                "encoder": part_config(encoder),
-                "likelihood": part_config(likelihood),
-                "prior": part_config(prior),
-                "beta": part_config(beta),
-                "decoder_hidden_dims": _plain(decoder_hidden_dims),
-                "l2": l2,
-                "lr": lr,
-                "mc_samples": mc_samples,
-                "output_bias": output_bias,
-            }
-        )
-        self.encoder: nn.Module = _build(encoder)(n_items=n_items)
-        self.prior: nn.Module = _build(prior)(n_items=n_items, encoder=self.encoder)
-        self.likelihood = _build(likelihood)
-        self.beta: Schedule = _build(beta)
+        self.encoder: nn.Module = encoder(n_items=n_items)
+        self.prior: nn.Module = prior(n_items=n_items, encoder=self.encoder)
+        self.likelihood = likelihood
+        self.beta: Schedule = beta
         self.l2, self.lr, self.mc_samples, self.output_bias = l2, lr, mc_samples, output_bias
         dims = [self.encoder.latent_dim, *decoder_hidden_dims, n_items]
         layers: list[nn.Module] = []
@@ -118,6 +86,11 @@ class VAE(CFModule):
             layers += [nn.Linear(a, b), nn.Tanh()]
         self.decoder = nn.Sequential(*layers[:-1])  # tanh on hidden layers, linear logits η
         xavier_init(self.decoder)
+
+    def parts(self, hook: str) -> list[tuple[str, Callable[..., Any]]]:
+        """(part name, bound hook) of every part that implements `hook` (see `PartHooks`)."""
+        found = ((name, getattr(getattr(self, name), hook, None)) for name in PART_NAMES)
+        return [(name, fn) for name, fn in found if callable(fn)]
 
     def divergence(self, post: Posterior) -> torch.Tensor:
         """Per-user KL(q || p): closed form for a Gaussian q when the prior has one, else log q(z|x) − log p(z)."""
@@ -133,11 +106,12 @@ class VAE(CFModule):
         return sum(p.pow(2).sum() for name, p in params if name.endswith("weight"))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits η = decoder(z) (B, I). On CPU under bf16 autocast the output layer is computed as (W hᵀ)ᵀ:
-        the same product, in the operand layout oneDNN's bf16 kernels run about twice as fast for the
-        forward and the weight gradient; the logits are then item-major (their transpose contiguous)."""
+        """Logits η = decoder(z) (B, I)."""
         if not _cpu_bf16_autocast(z):
-            return self.decoder(z)
+            return self.decoder(z)  # the plain path
+        # speed path, CPU under bf16 autocast only: the output layer as (W hᵀ)ᵀ, the same product in the operand
+        # layout oneDNN's bf16 kernels run about twice as fast for the forward and the weight gradient (the
+        # logits are then item-major; tests/models/test_speed_paths.py checks it against the plain path)
         *hidden, out = self.decoder
         h = z
         for layer in hidden:
@@ -200,8 +174,8 @@ class VAE(CFModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)
-        if batch_idx == 0 and hasattr(self.encoder, "psi_spread"):  # SIVAE: how much the noise moves ψ
-            self._diagnostics = {"psi_spread": self.encoder.psi_spread(batch[0])}
+        if batch_idx == 0:
+            self._diagnostics = {k: v for _, hook in self.parts("diagnostics") for k, v in hook(batch[0]).items()}
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
@@ -212,19 +186,23 @@ class VAE(CFModule):
                 self.history[-1][name] = value
             self.log(f"val/{name}", value)
         self._diagnostics = {}
-        if isinstance(self.beta, Search) and fitting:  # not the sanity check, nor a later trainer.validate
-            self.beta.record(self.beta(max(self.global_step - 1, 0)), self.results["val"]["ndcg@100"])
-            self.results["beta_search"] = self.beta.curve()
-            self.log("beta_search/best_beta", self.beta.best_beta)
+        if fitting:  # not the sanity check, nor a later trainer.validate
+            beta = self.beta(max(self.global_step - 1, 0))  # β of the epoch's last update
+            for _, hook in self.parts("epoch_end"):
+                for key, value in hook(beta, self.results["val"]["ndcg@100"]).items():
+                    self.results[key] = value
+                    for name, x in (value.items() if isinstance(value, dict) else ()):
+                        if isinstance(x, float):  # e.g. beta_search/best_beta
+                            self.log(f"{key}/{name}", x)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if isinstance(self.beta, Search):  # a resumed β search keeps its curve
-            checkpoint["beta_search"] = {"beta": self.beta.betas, "ndcg@100": self.beta.ndcgs}
+        checkpoint["parts"] = {name: get() for name, get in self.parts("get_state")}  # e.g. a β search's curve
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if isinstance(self.beta, Search) and "beta_search" in checkpoint:
-            saved = checkpoint["beta_search"]
-            self.beta.betas, self.beta.ndcgs = list(saved["beta"]), list(saved["ndcg@100"])
+        saved = checkpoint.get("parts", {})
+        for name, restore in self.parts("set_state"):
+            if name in saved:
+                restore(saved[name])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return fused_adam(self.parameters(), lr=self.lr)

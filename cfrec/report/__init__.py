@@ -1,11 +1,12 @@
 """Results report over Hydra sweeps: `python -m cfrec.report <sweep dir> [...] [--out DIR]`.
 
-rows.py reads the rows (conf/row/<name>.yaml: label, tables, claim) and names a run's row from its choices;
+rows.py reads the rows (conf/row/<name>.yaml: label, tables) and names a run's row from its choices;
 collect.py finds the runs (metrics.json, or `.hydra/` without one) and labels them by (dataset, row);
 groups.py pools each (dataset, row)'s runs over seeds (mean ± SE); paper.py reads the published numbers (paper.csv);
 tables.py lays the groups out as the paper's Tables 2 and 3 beside them; document.py writes report.md around the
 sections and runs.csv; formatting.py holds how numbers, labels and datasets are written;
-claims.py checks the paper's §4 claims (each model against Mult-VAE, by the paired tests of paired.py);
+claims.py checks the paper's §4 claims (conf/claims.yaml, read by claimset.py) by the seed-aware tests of paired.py
+and stats.py;
 tuning.py picks a row's setting on validation users; hparams.py lists each row's hyperparameters, epochs and fit
 time; beyond.py the beyond-accuracy figures; plots.py draws the validation curves and β searches.
 """

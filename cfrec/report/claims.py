@@ -1,13 +1,18 @@
-"""The paper's claims (ICTIR'22 §4), each a model's NDCG@100 against Mult-VAE's, checked on every dataset that ran.
+"""The paper's claims (conf/claims.yaml, `cfrec.report.claimset`) checked on every dataset that ran: holds / fails /
+inconclusive, under thresholds fixed before the runs, with the table of how each verdict moves when they move.
 
-Where both rows have per-user files, the verdict comes from the paired tests of `cfrec.report.paired`
-(users paired by id, each user's value averaged over the row's seeds): the relation is "above" / "below"
-when the paired t-test and the Wilcoxon signed-rank test both give p < 0.05, in the direction of the mean
-paired difference d, and "on a par" otherwise; "below" is "far below" when d is also under −5 % of Mult-VAE's
-mean. Runs without per-user files (made before cfrec wrote them) fall back to d against s = √(se_model² +
-se_Mult-VAE²) from `Group.value`: "above" when d > 2s, "below" when d < −2s. A claim holds when it names the
-observed relation ("slightly below": below but not far below). A verdict carries its caveats: one seed, or a
-run whose best epoch was within the last tenth of its budget without early stopping (still improving).
+A claim puts Δ = row − against in an interval (lo, hi), in units of mean(against) (its relation, the margin and the
+slight/far line). Δ with its SE and df is the seed-aware estimate of `cfrec.report.paired` (per-user files) or, for
+runs without per-user files, a Welch test over the runs' means (`cfrec.report.stats.from_means`). One-sided tests at
+each finite bound give
+- p_claim, the larger p of "Δ > lo" and "Δ < hi" (an intersection-union test; TOST for "on a par"): small when the
+  data put Δ inside the interval;
+- p_contrary, the smaller p of "Δ < lo" and "Δ > hi": small when the data put Δ outside it.
+Both are Holm-adjusted over the family of claims on each dataset (over all datasets at once beside it). The verdict
+holds when the adjusted p_claim < alpha, fails when the adjusted p_contrary < alpha, and is inconclusive otherwise
+("not run" when a side has no run, "no SE" when a single run has no per-user SE). Each verdict carries its caveats:
+one seed, runs still improving at their cap, seed variance borrowed or absent, runs from different code versions or
+precisions.
 """
 
 from __future__ import annotations
@@ -15,45 +20,23 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from cfrec.report.formatting import csv_number, dataset_label, dataset_order, number
+from cfrec.report.claimset import PAPER_DATASETS, Claim, ClaimSet, Thresholds, load_claims
+from cfrec.report.collect import Run
+from cfrec.report.formatting import METRIC_LABELS, csv_number, dataset_label, dataset_order, number
 from cfrec.report.groups import Group, runs_cell
-from cfrec.report.paired import Comparison
-from cfrec.report.paper import PaperRow
-from cfrec.report.rows import REFERENCE, claim_text, row_label, rows
+from cfrec.report.paired import Comparison, environment, versions
+from cfrec.report.rows import row_label
+from cfrec.report.stats import Estimate, from_means, holm
 
-METRIC = "ndcg@100"
-PAPER_DATASET = "ml-20m"  # the paper's differences shown beside ours
-FAR_BELOW = 0.05  # a drop of more than this fraction of Mult-VAE's mean is "far below"
-ALPHA = 0.05  # both paired tests must reject "no difference" at this level
 STILL_IMPROVING = 0.9  # a run whose best epoch is past this share of its epochs (no early stop) may be under-trained
-_AS_OBSERVED = {"slightly below": "below"}  # claimed relation -> the observed one it needs
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The paper's claim that `row` stands in `relation` to Mult-VAE (`text`: its wording)."""
-
-    row: str
-    relation: str  # above / on a par / slightly below / far below
-    text: str
+VERDICTS = ("holds", "fails", "inconclusive")
 
 
 def claims() -> tuple[Claim, ...]:
-    """The claims of the row files (`report.claim` in conf/row/<name>.yaml), in the report's row order."""
-    return tuple(Claim(row.name, row.claim, claim_text(row)) for row in rows().values() if row.claim)
-
-
-def paired_relation(c: Comparison) -> str:
-    """The observed relation of row a to row b from their paired tests; "–" when a figure is NaN."""
-    if any(math.isnan(x) for x in (c.diff, c.p_ttest, c.p_wilcoxon, c.mean_b)):
-        return "–"
-    if max(c.p_ttest, c.p_wilcoxon) >= ALPHA:
-        return "on a par"
-    if c.diff > 0:
-        return "above"
-    return "far below" if c.diff < -FAR_BELOW * c.mean_b else "below"
+    """The claims of conf/claims.yaml, in its order."""
+    return load_claims().claims
 
 
 def caveats(group: Group | None) -> list[str]:
@@ -69,163 +52,376 @@ def caveats(group: Group | None) -> list[str]:
     return out
 
 
-def relation(d: float, s: float, reference: float) -> str:
-    """The observed relation of a model to Mult-VAE (mean `reference`) from d and s; "–" when any is NaN."""
-    if any(math.isnan(x) for x in (d, s, reference)):
-        return "–"
-    if d > 2 * s:
-        return "above"
-    if d < -2 * s:
-        return "far below" if d < -FAR_BELOW * reference else "below"
-    return "on a par"
+@dataclass(frozen=True)
+class Decision:
+    """A claim's tests against its interval under one set of thresholds, and the verdict they give."""
+
+    bounds: tuple[float, float]  # the interval of Δ / mean(against)
+    p_claim: float
+    p_contrary: float
+    p_claim_holm: float = math.nan
+    p_contrary_holm: float = math.nan
+    verdict: str = "not run"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One claim on one dataset: our groups of the model and of Mult-VAE (None: no run) and the paper's d."""
+    """One claim on one dataset: the groups of its two rows (None: no run), the estimate of Δ and its decisions."""
 
     claim: Claim
     dataset: str
     model: Group | None
-    reference: Group | None
-    paper_d: float
-    comparison: Comparison | None = None  # the paired test of NDCG@100, where both rows have per-user files
+    reference: Group | None  # the `against` row
+    comparison: Comparison | None = None  # the paired comparison of the claims' metric, where both have per-user files
+    estimate: Estimate | None = None
+    mean_against: float = math.nan
+    decision: Decision | None = None  # under the preset thresholds, Holm on the dataset
+    decision_all: Decision | None = None  # the same, Holm over every dataset
 
     @property
     def method(self) -> str:
-        """`paired` (per-user tests) or `seeds` (means ± SE, for runs without per-user files)."""
-        return "paired" if self.comparison is not None else "seeds"
+        return self.estimate.method if self.estimate else ""
+
+    @property
+    def verdict(self) -> str:
+        return self.decision.verdict if self.decision else "not run"
+
+    @property
+    def relative(self) -> float:
+        return self.estimate.diff / self.mean_against if self.estimate and self.mean_against else math.nan
+
+    @property
+    def versions(self) -> tuple[str, str]:
+        """(code versions, precisions) of the runs behind the estimate."""
+        if self.comparison is not None:
+            return self.comparison.code_versions, self.comparison.precisions
+        return versions(self._runs)
+
+    @property
+    def environment(self) -> tuple[str, str]:
+        """(torch / Lightning versions, devices) of the runs behind the estimate."""
+        if self.comparison is not None:
+            return self.comparison.libraries, self.comparison.devices
+        return environment(self._runs)
+
+    @property
+    def _runs(self) -> list[Run]:
+        return [*(self.model.runs if self.model else []), *(self.reference.runs if self.reference else [])]
 
     @property
     def caveats(self) -> list[str]:
-        return list(dict.fromkeys([*caveats(self.model), *caveats(self.reference)]))
-
-    def values(self) -> tuple[float, float, float, float]:
-        """(model mean, model SE, Mult-VAE mean, Mult-VAE SE); NaNs for a side without a successful run."""
-        none = (math.nan, math.nan)
-        return (*(self.model.value(METRIC) if self.model else none),
-                *(self.reference.value(METRIC) if self.reference else none))
-
-    @property
-    def d(self) -> float:
-        mean, _, ref, _ = self.values()
-        return mean - ref
-
-    @property
-    def s(self) -> float:
-        _, se, _, ref_se = self.values()
-        return math.hypot(se, ref_se)
-
-    @property
-    def observed(self) -> str:
-        if self.comparison is not None:
-            return paired_relation(self.comparison)
-        return relation(self.d, self.s, self.values()[2])
-
-    @property
-    def holds(self) -> str:
-        """yes / no; "not run" when the model or Mult-VAE has no value, "no SE" when a side lacks its SE."""
-        if math.isnan(self.d):
-            return "not run"
-        if math.isnan(self.s) and self.comparison is None:
-            return "no SE"
-        return "yes" if self.observed == _AS_OBSERVED.get(self.claim.relation, self.claim.relation) else "no"
+        out = [*caveats(self.model), *caveats(self.reference)]
+        if "borrowed" in self.method:
+            side = self.claim.row if self.method.endswith("a borrowed") else self.claim.against
+            out.append(f"seed variance of {row_label(side)} (1 seed) taken from the other row")
+        elif self.method.startswith("users only"):
+            out.append("1 seed each: users only, seed variance not in the CI")
+        codes, precisions = self.versions
+        if ";" in codes:
+            out.append(f"runs from different code versions ({codes.replace(';', ', ')})")
+        if ";" in precisions:
+            out.append(f"runs at different precisions ({precisions.replace(';', ', ')})")
+        return list(dict.fromkeys(out))
 
 
-def check_claims(groups: dict[tuple[str, str], Group], paper: list[PaperRow],
-                 comparisons: list[Comparison] = ()) -> list[Check]:
-    """Every claim on every dataset holding Mult-VAE or a claimed row (ran or not), in the report's order;
-    `comparisons` (of `cfrec.report.paired.compare`) decide the verdicts they cover."""
-    published = {p.model: p.values[METRIC] for p in paper if p.dataset == PAPER_DATASET}
-    claimed = claims()
-    rows_in_claims = {c.row for c in claimed} | {REFERENCE}
-    ref_paper = published.get(row_label(REFERENCE), math.nan)
-    paired = {(c.dataset, c.row_a): c for c in comparisons if c.metric == METRIC and c.row_b == REFERENCE}
-    return [Check(c, dataset, groups.get((dataset, c.row)), groups.get((dataset, REFERENCE)),
-                  published.get(row_label(c.row), math.nan) - ref_paper, paired.get((dataset, c.row)))
-            for dataset in dataset_order({d for d, row in groups if row in rows_in_claims}) for c in claimed]
+def _test(estimate: Estimate | None, mean: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """(p_claim, p_contrary) of Δ inside `bounds` × mean; NaNs without an estimate or SE."""
+    if estimate is None or any(math.isnan(x) for x in (estimate.diff, estimate.se, mean)):
+        return math.nan, math.nan
+    lo, hi = (b * abs(mean) for b in bounds)
+    inside = [estimate.p_above(lo)] * (lo > -math.inf) + [estimate.p_below(hi)] * (hi < math.inf)
+    outside = [estimate.p_below(lo)] * (lo > -math.inf) + [estimate.p_above(hi)] * (hi < math.inf)
+    return max(inside), min(outside)
 
 
-def _side(group: Group | None) -> str:
-    mean = group.value(METRIC)[0] if group else math.nan
-    return f"{number(mean)} ({runs_cell(group)})"
+def decide(checks: list[Check], thresholds: Thresholds, scope: str = "dataset") -> list[Decision]:
+    """Each check's decision under `thresholds`, Holm over the family of claims on each dataset (`scope="dataset"`),
+    over all of them (`"all"`) or not at all (`"none"`)."""
+    raw = []
+    for c in checks:
+        bounds = c.claim.bounds(thresholds)
+        raw.append((bounds, *_test(c.estimate, c.mean_against, bounds)))
+    families = ([list(range(len(checks)))] if scope in ("all", "none") else
+                [[i for i, c in enumerate(checks) if c.dataset == d] for d in dict.fromkeys(c.dataset for c in checks)])
+    adjusted = {i: (p, q) for i, (_, p, q) in enumerate(raw)}
+    if scope != "none":
+        for family in families:
+            for i, p, q in zip(family, holm([raw[i][1] for i in family]), holm([raw[i][2] for i in family])):
+                adjusted[i] = (float(p), float(q))
+    out = []
+    for i, ((bounds, p, q), c) in enumerate(zip(raw, checks)):
+        p_adj, q_adj = adjusted[i]
+        if c.estimate is None or math.isnan(c.estimate.diff):
+            verdict = "not run"
+        elif math.isnan(p):
+            verdict = "no SE"
+        else:
+            verdict = "holds" if p_adj < thresholds.alpha else "fails" if q_adj < thresholds.alpha else "inconclusive"
+        out.append(Decision(bounds, p, q, p_adj, q_adj, verdict))
+    return out
 
 
-def _difference(c: Check) -> str:
-    """Δ [95 % CI] of the paired test, or d ± 2s for runs without per-user files."""
-    if c.comparison is not None:
-        p = c.comparison
-        return f"{number(p.diff, sign=True)} [{number(p.ci_low, sign=True)}, {number(p.ci_high, sign=True)}]"
-    return "–" if math.isnan(c.d) else f"{number(c.d, sign=True)} ± {number(2 * c.s)} (seeds)"
+def _fallback(model: Group, reference: Group, metric: str) -> tuple[Estimate, float]:
+    """Δ from the runs' means (no per-user files): Welch over seeds, or the runs' per-user SEs for a single run."""
+    def means(group: Group) -> list[float]:
+        values = [(r.metrics.get(group.split) or {}).get(metric) for r in group.runs]
+        return [float(v) for v in values if v is not None]
+
+    a, b = means(model), means(reference)
+    se_a, se_b = model.value(metric)[1], reference.value(metric)[1]
+    diff, se, df, method = from_means(a, b, se_a, se_b)
+    return Estimate(diff, se, df, method), reference.value(metric)[0]
 
 
-def _p_values(c: Check) -> str:
-    if c.comparison is None:
-        return "–"
-    return f"{_p(c.comparison.p_ttest)} / {_p(c.comparison.p_wilcoxon)}"
+def check_claims(groups: dict[tuple[str, str], Group], comparisons: list[Comparison] = (),
+                 claims: ClaimSet | None = None) -> list[Check]:
+    """Every claim on every dataset holding one of the claims' rows (ran or not), in the report's order, decided
+    under the preset thresholds; `comparisons` (of `cfrec.report.paired.compare`) give the estimates they cover."""
+    claims = claims if claims is not None else load_claims()
+    rows = {r for c in claims.claims for r in (c.row, c.against)}
+    paired = {(c.dataset, c.row_a, c.row_b): c for c in comparisons if c.metric == claims.metric}
+    checks = []
+    for dataset in dataset_order({d for d, row in groups if row in rows}):
+        for claim in claims.claims:
+            model, reference = groups.get((dataset, claim.row)), groups.get((dataset, claim.against))
+            comparison = paired.get((dataset, claim.row, claim.against))
+            estimate, mean = None, math.nan
+            if comparison is not None:
+                estimate, mean = comparison.estimate, comparison.mean_b
+            elif model is not None and reference is not None and model.n and reference.n:
+                estimate, mean = _fallback(model, reference, claims.metric)
+            checks.append(Check(claim, dataset, model, reference, comparison, estimate, mean))
+    chosen, across = decide(checks, claims.thresholds), decide(checks, claims.thresholds, "all")
+    return [replace(c, decision=d, decision_all=a) for c, d, a in zip(checks, chosen, across)]
 
+
+# ---------------------------------------------------------------------------------------------- tables and CSV
 
 def _p(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
-def claims_table(checks: list[Check]) -> str:
+def _percent(x: float, digits: int = 1) -> str:
+    return "–" if math.isnan(x) else f"{x * 100:+.{digits}f} %"
+
+
+def _share(x: float) -> str:
+    """A threshold as a percentage: `2 %`, `5.7 %`."""
+    return f"{x * 100:.4g} %"
+
+
+def _paper_relative(claim: Claim) -> str:
+    """`−1.9 % / −1.6 % / −5.1 %`: the paper's Δ / mean(against) on ML-20M, Netflix and MSD."""
+    return " / ".join(_percent(a / b - 1) if b else "–"
+                      for a, b in (claim.paper.get(d, (math.nan, math.nan)) for d in PAPER_DATASETS))
+
+
+def _side(group: Group | None, metric: str) -> str:
+    mean = group.value(metric)[0] if group else math.nan
+    return f"{number(mean)} ({runs_cell(group)})"
+
+
+def _claim_cell(claim: Claim) -> str:
+    reading = f" *(cfrec's reading of `{claim.of}`)*" if claim.reading == "cfrec" else ""
+    return f"`{claim.id}`: {claim.text}{reading}"
+
+
+def _equivalence(c: Check, margin: float, alpha: float) -> str:
+    if c.comparison is not None:
+        return c.comparison.equivalence
+    return c.estimate.equivalence(margin * abs(c.mean_against), alpha) if c.estimate else "–"
+
+
+def claims_table(checks: list[Check], claims: ClaimSet | None = None) -> str:
     """The claims table alone: one line per (claim, dataset) of `checks`."""
-    head = ["Claim (ICTIR'22 §4)", "Dataset", "NDCG@100: model vs Mult-VAE", "Δ [95% CI]", "p (t / Wilcoxon)",
-            f"paper d ({dataset_label(PAPER_DATASET)})", "Observed", "Holds?", "Caveats"]
+    claims = claims if claims is not None else load_claims()
+    t = claims.thresholds
+    head = ["Claim", "§", "The paper's words", "Paper Δ (ML-20M / Netflix / MSD)", "Dataset",
+            f"{METRIC_LABELS.get(claims.metric, claims.metric)}: row vs against", "Δ (relative)",
+            "95 % CI (seeds + users)", "p", "p claim → Holm", "Users only: p t / Wilcoxon", f"TOST ±{_share(t.margin)}",
+            "Verdict", "Caveats"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in checks:
-        out.append(f"| {c.claim.text} | {dataset_label(c.dataset)} | {_side(c.model)} vs {_side(c.reference)} "
-                   f"| {_difference(c)} | {_p_values(c)} | {number(c.paper_d, 3, sign=True)} | {c.observed} "
-                   f"| {c.holds} | {'; '.join(c.caveats) or '–'} |")
+        e, d = c.estimate, c.decision
+        if e is not None and not math.isnan(e.diff):
+            low, high = e.ci()
+            delta = f"{number(e.diff, sign=True)} ({_percent(c.relative)})"
+            ci, p = f"[{number(low, sign=True)}, {number(high, sign=True)}]", _p(e.p)
+        else:
+            delta = ci = p = "–"
+        users = f"{_p(c.comparison.p_ttest)} / {_p(c.comparison.p_wilcoxon)}" if c.comparison else "–"
+        verdict = f"**{c.verdict}**" if c.verdict in VERDICTS else c.verdict
+        out.append(f"| {_claim_cell(c.claim)} | {c.claim.section} | “{c.claim.quote}” | {_paper_relative(c.claim)} "
+                   f"| {dataset_label(c.dataset)} | {_side(c.model, claims.metric)} vs "
+                   f"{_side(c.reference, claims.metric)} | {delta} | {ci} | {p} "
+                   f"| {_p(d.p_claim)} → {_p(d.p_claim_holm)} | {users} | {_equivalence(c, t.margin, t.alpha)} "
+                   f"| {verdict} | {'; '.join(c.caveats) or '–'} |")
     return "\n".join(out)
 
 
-def claims_markdown(checks: list[Check], split: str = "test") -> str:
-    """The section "## The paper's claims": one line per (claim, dataset), then how the verdicts are made."""
+def sensitivity_table(checks: list[Check], claims: ClaimSet | None = None, dataset: str | None = None) -> str:
+    """How each verdict moves: at each margin and each line of the sensitivity grid (the other threshold preset),
+    without Holm, and with Holm over all datasets; a verdict that differs from the preset one is in bold. The
+    decisions are made on the whole family of `checks`; `dataset` shows only its lines."""
+    claims = claims if claims is not None else load_claims()
+    t = claims.thresholds
+    columns = [(f"margin {_share(m)}", decide(checks, replace(t, margin=m))) for m in claims.margins]
+    columns += [(f"line {_share(line)}", decide(checks, replace(t, line=line))) for line in claims.lines]
+    columns += [("no Holm", decide(checks, t, "none")), ("Holm over all datasets", decide(checks, t, "all"))]
+    head = ["Claim", "Dataset", f"Preset (margin {_share(t.margin)}, line {_share(t.line)})",
+            *(name for name, _ in columns)]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, c in enumerate(checks):
+        if dataset is not None and c.dataset != dataset:
+            continue
+        cells = [d[i].verdict if d[i].verdict == c.verdict else f"**{d[i].verdict}**" for _, d in columns]
+        out.append(f"| `{c.claim.id}` | {dataset_label(c.dataset)} | {c.verdict} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def every_dataset(checks: list[Check]) -> dict[str, str]:
+    """Each claim over the datasets it ran on: holds if it holds on every one (an intersection-union test, valid at
+    alpha as it stands), fails if it fails on any, inconclusive otherwise; "not run" when it ran on none."""
+    out = {}
+    for claim in dict.fromkeys(c.claim.id for c in checks):
+        verdicts = [c.verdict for c in checks if c.claim.id == claim and c.verdict in VERDICTS]
+        out[claim] = ("not run" if not verdicts else "holds" if all(v == "holds" for v in verdicts)
+                      else "fails" if "fails" in verdicts else "inconclusive")
+    return out
+
+
+def datasets_table(checks: list[Check]) -> str:
+    """One line per claim: its verdict on each dataset and on every dataset at once (`every_dataset`)."""
+    datasets = list(dict.fromkeys(c.dataset for c in checks))
+    verdict = {(c.claim.id, c.dataset): c.verdict for c in checks}
+    out = ["| Claim | " + " | ".join(map(dataset_label, datasets)) + " | Every dataset that ran |",
+           "|---|" + "---|" * (len(datasets) + 1)]
+    for claim, overall in every_dataset(checks).items():
+        cells = [verdict.get((claim, d), "–") for d in datasets]
+        out.append(f"| `{claim}` | " + " | ".join(cells) + f" | **{overall}** |")
+    return "\n".join(out)
+
+
+def provenance_notes(checks: list[Check]) -> list[str]:
+    """The versions behind the comparisons of each dataset (code, precision, torch / Lightning, device), and
+    warnings: comparisons across code versions or precisions, and runs without a recorded version."""
+    run = [c for c in checks if c.estimate is not None]
+    out = []
+    for dataset in dict.fromkeys(c.dataset for c in run):
+        fields = zip(*((*c.versions, *c.environment) for c in run if c.dataset == dataset))
+        code, precision, libraries, device = (", ".join(sorted({v for x in f for v in x.split(";")})) for f in fields)
+        out.append(f"- {dataset_label(dataset)}: code {code}; precision {precision}; libraries {libraries}; "
+                   f"device {device}.")
+    for c in run:
+        codes, precisions = c.versions
+        if ";" in codes or ";" in precisions:
+            out.append(f"- **{dataset_label(c.dataset)}, {c.claim.text}**: the runs compared come from "
+                       + " and ".join(f"different {what} ({v.replace(';', ', ')})"
+                                      for what, v in (("code versions", codes), ("precisions", precisions))
+                                      if ";" in v))
+    pairs = {(c.dataset, c.claim.row, c.claim.against): c.versions[0] for c in run}
+    unknown = [p for p, codes in pairs.items() if "unknown" in codes]
+    if unknown:
+        out.append(f"- {len(unknown)} of the {len(pairs)} comparisons rest on runs that record no code version "
+                   "(`unknown`: made before metrics.json carried `provenance`); whether their code differed cannot "
+                   "be told.")
+    return list(dict.fromkeys(out))
+
+
+def controlled_table(comparisons: list[Comparison], metric: str) -> str:
+    """The like-for-like comparisons of controlled variants (`a[v]` against `b[v]`, `a[v]` against `a`) on the
+    claims' metric: Δ with the seed-aware CI and p, the users-only p and the equivalence outcome; "" when none."""
+    lines = [c for c in comparisons if c.metric == metric and "[" in c.row_a]
+    if not lines:
+        return ""
+    out = ["| Dataset | Row | Against | Seeds | Δ (relative) | 95 % CI (seeds + users) | p | Users only: p t "
+           "| Equivalence |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in lines:
+        low, high = c.seed_aware_ci_low, c.seed_aware_ci_high
+        out.append(f"| {dataset_label(c.dataset)} | {row_label(c.row_a)} | {row_label(c.row_b)} "
+                   f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({_percent(c.relative)}) "
+                   f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {_p(c.p_seed_aware)} "
+                   f"| {_p(c.p_ttest)} | {c.equivalence} |")
+    return "\n".join(out)
+
+
+def claims_markdown(checks: list[Check], split: str = "test", claims: ClaimSet | None = None,
+                    comparisons: list[Comparison] = ()) -> str:
+    """The section "## The paper's claims": the table, how a verdict is decided, the versions behind it and their
+    warnings, the sensitivity table, and the controlled variants like for like (from `comparisons`)."""
     if not checks:
         return ""
-    out = ["## The paper's claims", "", claims_table(checks)]
-    out += ["", f"Δ = the mean over {split} users of model − Mult-VAE NDCG@100, each user's value averaged over the "
-                "row's seeds, users paired by id, with the 95 % t-interval; p: `scipy.stats.ttest_rel` / "
-                f"`scipy.stats.wilcoxon` on the paired values (comparisons.csv has every row and metric). Observed: "
-                f"*above* / *below* when both p < {ALPHA:g}, in the direction of Δ; *far below* when also "
-                f"Δ < −{FAR_BELOW:g} × mean(Mult-VAE) (more than {FAR_BELOW:.0%} under it); *on a par* otherwise. "
-                "Runs without per-user files fall back to d ± 2s (seeds): d = mean(model) − mean(Mult-VAE), s = "
-                "√(se_model² + se_Mult-VAE²), SE across seeds (a single run's per-user SE, †), *above* if d > 2s, "
-                "*below* if d < −2s. A claim holds when the observed relation is the claimed one (*slightly "
-                "below*: below but not far below); *not run*: the model or Mult-VAE has no successful run. "
-                "Caveats: a single seed, or runs whose best epoch fell in the last tenth of their budget without "
-                f"early stopping (perhaps under-trained). *paper d*: the published difference on "
-                f"{dataset_label(PAPER_DATASET)}."]
+    claims = claims if claims is not None else load_claims()
+    t = claims.thresholds
+    out = ["## The paper's claims", "", claims_table(checks, claims), ""]
+    out += [f"Δ = mean of row − against {claims.metric} over the {split} users every run of both rows has, "
+            "paired by id, and over each row's seeds. 95 % CI and p: the seed-aware test (variance = the seed "
+            "means' variance of each row / its seeds + the users' variance of their paired differences / users, "
+            "Welch–Satterthwaite df; `cfrec/report/stats.py`); runs without per-user files: Welch over the runs' "
+            "means. Each claim is an interval for Δ / mean(against): *above* (0, ∞), *slightly above* (0, L), "
+            "*not above* (−∞, m), *on a par* (−m, m), *slightly below* (−L, 0), *far below* (−∞, −L), with "
+            f"margin m = {_share(t.margin)} and line L = {_share(t.line)} (conf/claims.yaml, fixed before the "
+            "runs). *p claim*: the one-sided tests that Δ lies inside it (TOST for *on a par*), then Holm over the "
+            f"claims on the dataset. **holds**: Holm-adjusted p claim < {t.alpha:g}; **fails**: the Holm-adjusted "
+            f"test that Δ lies outside it < {t.alpha:g}; **inconclusive** otherwise. *TOST*: the pair's "
+            "equivalence outcome at ±m. *Users only*: the paired t-test and Wilcoxon over users of seed-averaged "
+            "values (blind to seed variance; secondary). claims.csv has every p, raw and adjusted on the dataset "
+            "and over all datasets; comparisons.csv every pair and metric."]
+    notes = provenance_notes(checks)
+    if notes:
+        out += ["", "**Provenance.**", "", *notes]
+    out += ["", "### How the verdicts move with the thresholds", "",
+            f"Each verdict again with the margin m at {', '.join(map(_share, claims.margins))} and the line L at "
+            f"{', '.join(map(_share, claims.lines))} (the other threshold preset), without Holm, and with Holm over "
+            "the claims of all datasets at once; a verdict that moves is in bold.", "",
+            sensitivity_table(checks, claims)]
+    if len({c.dataset for c in checks if c.verdict in VERDICTS}) > 1:
+        out += ["", "### Each claim over the datasets", "",
+                "A claim made of every dataset (SIVAE's \"across all benchmark datasets\") holds when it holds on each "
+                "one that ran, and fails when it fails on any.", "", datasets_table(checks)]
+    if controlled := controlled_table(list(comparisons), claims.metric):
+        out += ["", "### Controlled runs, like for like", "",
+                "A controlled variant (`variant=NAME`) against the same variant of the other row and against its "
+                "own row; outside the claims family (no Holm).", "", controlled]
     return "\n".join(out)
 
 
-def claims_csv(checks: list[Check]) -> str:
-    """One CSV line per (claim, dataset): both sides' mean, SE and runs, d, 2s, the paper's d and the verdict."""
+def claims_csv(checks: list[Check], claims: ClaimSet | None = None) -> str:
+    """One CSV line per (claim, dataset): the claim in the paper's words, both sides, Δ with the seed-aware CI and p,
+    the claim's tests raw and Holm-adjusted, the users-only tests, equivalence, the verdict and its caveats."""
+    claims = claims if claims is not None else load_claims()
+    t = claims.thresholds
     buf = io.StringIO()
-    fields = ["claim", "row", "claimed", "dataset", "n_runs", "se_kind", METRIC, f"{METRIC}_se", "ref_n_runs",
-              "ref_se_kind", f"ref_{METRIC}", f"ref_{METRIC}_se", "d", "two_s", "method", "n_users", "diff", "ci_low",
-              "ci_high", "p_ttest", "p_wilcoxon", "paper_d", "observed", "holds", "caveats"]
+    fields = ["claim", "reading", "of", "section", "quote", "row", "against", "relation", "paper_figures", "dataset",
+              "n_seeds_row", "n_seeds_against", "mean_row", "mean_against", "n_users", "method", "diff", "relative",
+              "ci_low", "ci_high", "df", "p_seed_aware", "bound_low", "bound_high", "p_claim", "p_claim_holm_dataset",
+              "p_claim_holm_all", "p_contrary", "p_contrary_holm_dataset", "p_ttest_users", "p_wilcoxon_users",
+              "equivalence_margin", "p_tost", "equivalence", "line", "verdict", "verdict_holm_all", "code_versions",
+              "precisions", "caveats"]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for c in checks:
-        mean, se, ref, ref_se = c.values()
+        e, d, a, p = c.estimate, c.decision, c.decision_all, c.comparison
+        low, high = e.ci() if e else (math.nan, math.nan)
+        figures = "; ".join(f"{dataset_label(k)} {x:g} vs {y:g}" for k, (x, y) in c.claim.paper.items())
+        margin = t.margin * abs(c.mean_against) if e else math.nan
         writer.writerow({
-            "claim": c.claim.text, "row": c.claim.row, "claimed": c.claim.relation, "dataset": c.dataset,
-            "n_runs": c.model.n if c.model else 0, "se_kind": c.model.se_kind if c.model else "none",
-            METRIC: csv_number(mean), f"{METRIC}_se": csv_number(se),
-            "ref_n_runs": c.reference.n if c.reference else 0,
-            "ref_se_kind": c.reference.se_kind if c.reference else "none", f"ref_{METRIC}": csv_number(ref),
-            f"ref_{METRIC}_se": csv_number(ref_se), "d": csv_number(c.d), "two_s": csv_number(2 * c.s),
-            "method": c.method,
-            **_paired_fields(c.comparison), "paper_d": csv_number(c.paper_d), "observed": c.observed, "holds": c.holds,
-            "caveats": "; ".join(c.caveats)})
+            "claim": c.claim.id, "reading": c.claim.reading, "of": c.claim.of, "section": c.claim.section,
+            "quote": c.claim.quote, "row": c.claim.row, "against": c.claim.against, "relation": c.claim.relation,
+            "paper_figures": figures, "dataset": c.dataset,
+            "n_seeds_row": p.n_seeds_a if p else c.model.n if c.model else 0,
+            "n_seeds_against": p.n_seeds_b if p else c.reference.n if c.reference else 0,
+            "mean_row": csv_number(p.mean_a if p else c.model.value(claims.metric)[0] if c.model else math.nan),
+            "mean_against": csv_number(c.mean_against), "n_users": p.n_users if p else "", "method": c.method,
+            "diff": csv_number(e.diff if e else math.nan), "relative": csv_number(c.relative),
+            "ci_low": csv_number(low), "ci_high": csv_number(high), "df": csv_number(e.df if e else math.nan),
+            "p_seed_aware": csv_number(e.p if e else math.nan), "bound_low": csv_number(d.bounds[0]),
+            "bound_high": csv_number(d.bounds[1]), "p_claim": csv_number(d.p_claim),
+            "p_claim_holm_dataset": csv_number(d.p_claim_holm), "p_claim_holm_all": csv_number(a.p_claim_holm),
+            "p_contrary": csv_number(d.p_contrary), "p_contrary_holm_dataset": csv_number(d.p_contrary_holm),
+            "p_ttest_users": csv_number(p.p_ttest if p else math.nan),
+            "p_wilcoxon_users": csv_number(p.p_wilcoxon if p else math.nan), "equivalence_margin": csv_number(t.margin),
+            "p_tost": csv_number(e.tost(margin) if e else math.nan), "equivalence": _equivalence(c, t.margin, t.alpha),
+            "line": csv_number(t.line), "verdict": c.verdict, "verdict_holm_all": a.verdict,
+            "code_versions": c.versions[0], "precisions": c.versions[1], "caveats": "; ".join(c.caveats)})
     return buf.getvalue()
-
-
-def _paired_fields(c: Comparison | None) -> dict[str, str]:
-    keys = ("diff", "ci_low", "ci_high", "p_ttest", "p_wilcoxon")
-    if c is None:
-        return {"n_users": "", **{k: "" for k in keys}}
-    return {"n_users": str(c.n_users), **{k: csv_number(getattr(c, k)) for k in keys}}

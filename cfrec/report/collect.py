@@ -1,5 +1,8 @@
 """Find the runs of one or more sweep directories and label each with its (dataset, row).
 
+The dataset is the run's `dataset.name`, made `<name> (<what differs>)` where runs of one name were evaluated on
+different splits (cfrec/report/splits.py), so that no part of the report pools them.
+
 A run is a directory holding `metrics.json` (written by `cfrec.training.run`, or by `train.py` with
 `status: failed` when the run raised). A directory holding `.hydra/config.yaml` but no `metrics.json`
 is an *incomplete* run (still running, killed, or crashed before anything was written).
@@ -25,6 +28,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from cfrec.report.rows import derive_row, row_label
+from cfrec.report.splits import name_splits
 
 _SKIP_DIRS = {".hydra", ".submitit", "checkpoints", "wandb", "csv", "report", "lightning_logs", "__pycache__"}
 
@@ -54,6 +58,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     mtime: float = 0.0
     grid: tuple[str, ...] = ()  # the config keys this run is a grid point of (`tune`), empty otherwise
+    config: dict[str, Any] = field(default_factory=dict)  # metrics.json's resolved config, else .hydra/'s
+    split: str = ""  # the split's fingerprint (cfrec.report.splits), set by `collect`
 
     @property
     def label(self) -> str:
@@ -135,7 +141,7 @@ def load_run(run_dir: Path) -> Run:
             )
         )
     return Run(run_dir, status, dataset, row, int(seed) if seed is not None else None, metrics, error, notes, mtime,
-               grid)
+               grid, config)
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -155,11 +161,13 @@ def _natural(path: Path) -> list[Any]:
 
 
 def collect(roots: list[str | Path]) -> list[Run]:
-    """Every run under the given sweep (or run) directories."""
+    """Every run under the given sweep (or run) directories, each labelled with its split: runs of one dataset
+    name on different splits get different dataset names (`cfrec.report.splits`)."""
     runs: list[Run] = []
     for root in roots:
         root = Path(root)
         if not root.exists():
             raise FileNotFoundError(f"no such directory: {root}")
         runs.extend(load_run(d) for d in find_run_dirs(root))
+    name_splits(runs)
     return runs

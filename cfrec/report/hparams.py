@@ -121,8 +121,10 @@ def _time_cell(seconds: list[float]) -> str:
     return mean if len(seconds) == 1 else f"{mean} ({_seconds(min(seconds))}–{_seconds(max(seconds))})"
 
 
-def _best_epochs(group: Group) -> list[str]:
-    return [str(r.metrics["best_epoch"]) for r in group.runs if r.metrics.get("best_epoch") is not None]
+def _best_epochs(group: Group, first: int = 1) -> list[str]:
+    """The tested epoch of each run, counted from `first`: 1 for report.md, as the console counts them; 0 for
+    hyperparameters.csv, like metrics.json's `best_epoch`."""
+    return [str(r.metrics["best_epoch"] + first) for r in group.runs if r.metrics.get("best_epoch") is not None]
 
 
 def ordered_groups(groups: dict[tuple[str, str], Group]) -> list[Group]:
@@ -142,11 +144,11 @@ def hyperparameters_markdown(groups: dict[tuple[str, str], Group]) -> str:
                  _trainer(g, "max_epochs") or "–", ", ".join(_best_epochs(g)) or "–", _time_cell(fit_seconds(g)),
                  _trainer(g, "precision") or "–", one_line(hyperparameters(g), 1000) or "–"]
         out.append("| " + " | ".join(cells) + " |")
-    out += ["", ("Successful runs only. Epochs: `trainer.max_epochs`; best epoch: the one tested, per seed; – for "
-                 "models fitted in closed form, which use neither epochs nor the trainer's precision. Fit time: "
-                 "`train_seconds` (fit, then the final validation and test; data loading excluded), mean (min–max) "
-                 "over the runs. Hyperparameters: the `model` config (nested classes with their settings in "
-                 "parentheses), `dataset.batch_size` of trained models and `chosen.*`, what a closed-form model "
+    out += ["", ("Successful runs only. Epochs: `trainer.max_epochs`; best epoch: the one tested, per seed, counted "
+                 "from 1; – for models fitted in closed form, which use neither epochs nor the trainer's precision. "
+                 "Fit time: `train_seconds` (fit, then the final validation and test; data loading excluded), mean "
+                 "(min–max) over the runs. Hyperparameters: the `model` config (nested classes with their settings "
+                 "in parentheses), `dataset.batch_size` of trained models and `chosen.*`, what a closed-form model "
                  "picked on the validation users; `a|b` where the runs differ. Left out: nulls, n_items, n_users "
                  f"and {', '.join(sorted(_NOISE))}.")]
     return "\n".join(out)
@@ -164,7 +166,7 @@ def hyperparameters_csv(groups: dict[tuple[str, str], Group]) -> str:
         writer.writerow({
             "dataset": g.dataset, "model": g.runs[0].label, "row": g.row, "n_runs": g.n,
             "seeds": " ".join(str(s) for s in g.seeds), "epochs": _trainer(g, "max_epochs"),
-            "best_epochs": " ".join(_best_epochs(g)),
+            "best_epochs": " ".join(_best_epochs(g, first=0)),
             "fit_seconds": csv_number(statistics.fmean(seconds) if seconds else None),
             "fit_seconds_min": csv_number(min(seconds, default=None)),
             "fit_seconds_max": csv_number(max(seconds, default=None)),

@@ -1,5 +1,6 @@
 """PNG figures from the runs' metrics.json: validation NDCG@100 per epoch (from `history`, one line per run,
-one colour per model, a dot at the epoch that was tested) and the β-search curves (from `beta_search`)."""
+one colour per model, a dot at the epoch that was tested; epochs counted from 1, as the console counts them) and the
+β-search curves (from `beta_search`)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,13 @@ def plot_histories(runs: list[Run], out: Path, metric: str = "ndcg@100") -> list
         for i, row in enumerate(rows):
             colour, style = colours(i % 10), ("-", "--", ":")[(i // 10) % 3]
             for j, run in enumerate(sorted((r for r in runs_here if r.row == row), key=lambda r: r.seed or 0)):
-                points = [(h["epoch"], h[metric]) for h in run.metrics["history"] if metric in h and "epoch" in h]
+                points = [(h["epoch"] + 1, h[metric]) for h in run.metrics["history"] if metric in h and "epoch" in h]
                 if not points:
                     continue
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, color=colour, ls=style, alpha=0.85, lw=1.2, label=run.label if j == 0 else None)
                 best = run.metrics.get("best_epoch")
+                best = best + 1 if best is not None else None
                 if best in xs:
                     ax.plot([best], [ys[xs.index(best)]], "o", color=colour, ms=4)
         ax.set_xlabel("epoch")

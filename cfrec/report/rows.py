@@ -1,10 +1,10 @@
 """The rows of the report, read from their one home: `conf/row/<name>.yaml`.
 
 A row file is the overrides that make the row (its defaults list and settings, e.g. VAE+Reg's `model.l2`) plus a
-`report` node saying how the report shows it: its `label`, the paper `tables` it belongs to, optionally the paper's
-`claim` about it (its relation to Mult-VAE) and, for the base row of a VAE model, the `variants` label that runs of
-that model with other parts read as ("VAE (beta=constant)"). Copying a row file under a new name, with its `row`
-key and label changed, is all a new row needs: the presets, the report and the tests find it here.
+`report` node saying how the report shows it: its `label`, the paper `tables` it belongs to and, for the base row of a
+VAE model, the `variants` label that runs of that model with other parts read as ("VAE (beta=constant)"). The
+paper's claims about the rows are in conf/claims.yaml (`cfrec.report.claimset`). Copying a row file under a new
+name, with its `row` key and label changed, is all a new row needs: the presets, the report and the tests find it.
 
 A run with no `row` (a hand-written sweep such as `model=mult beta=zero likelihood=logistic`) is matched to the row
 whose model, parts (the likelihood / prior / beta groups the rows override) and model settings it has, compared
@@ -26,10 +26,7 @@ from cfrec.report.paper import PAPER_CSV, load_paper
 
 ROW_DIR = CONFIG_DIR / "row"
 TABLES = ("table2", "table3", "extended")  # the tables a row may belong to, in the report's order
-# a claim's relation to Mult-VAE -> its default wording
-RELATIONS = {"above": "above", "on a par": "on a par with", "slightly below": "slightly below",
-             "far below": "far below"}
-REFERENCE = "mult_vae"  # the row every claim is made against
+REFERENCE = "mult_vae"  # the row every other row is compared with
 
 
 @dataclass(frozen=True)
@@ -42,8 +39,6 @@ class Row:
     model: str
     parts: dict[str, str] = field(default_factory=dict)  # the VAE groups it overrides: likelihood, prior, beta
     settings: dict[str, str] = field(default_factory=dict)  # its model settings as text, dotted keys
-    claim: str | None = None  # the paper's relation of this row to Mult-VAE
-    claim_text: str = ""
     variants: str = ""  # how runs of its model with other parts read ("VAE"); its label when empty
 
 
@@ -69,23 +64,23 @@ def _overrides(defaults: Any) -> dict[str, str]:
 
 
 def load_row(path: Path) -> Row:
-    """One row file; a row whose `row` key is not its file name, or whose `report` node names an unknown table or
-    relation, is an error (a copy that kept the original's name would pool its runs with the original's)."""
+    """One row file; a row whose `row` key is not its file name, or whose `report` node names an unknown table,
+    is an error (a copy that kept the original's name would pool its runs with the original's)."""
     node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     name = path.stem
     if node.get("row") != name:
         raise ValueError(f"{path}: `row: {node.get('row')}` must be the file's name, `row: {name}`")
     shown = node.get("report") or {}
     groups = _overrides(node.get("defaults"))
+    if "claim" in shown:
+        raise ValueError(f"{path}: `report.claim` is no longer read here: the claims are in conf/claims.yaml")
     tables = tuple(shown.get("tables") or ())
-    claim = shown.get("claim") or {}
-    relation = claim.get("relation")
-    unknown = [t for t in tables if t not in TABLES] + ([relation] if relation and relation not in RELATIONS else [])
+    unknown = [t for t in tables if t not in TABLES]
     if unknown:
-        raise ValueError(f"{path}: unknown {unknown} (tables: {TABLES}; claim relations: {tuple(RELATIONS)})")
+        raise ValueError(f"{path}: unknown {unknown} (tables: {TABLES})")
     return Row(name, str(shown.get("label") or name), tables, groups.get("model", ""),
-               {k: v for k, v in groups.items() if k != "model"}, _flatten(node.get("model")), relation,
-               str(claim.get("text") or ""), str(shown.get("variants") or ""))
+               {k: v for k, v in groups.items() if k != "model"}, _flatten(node.get("model")),
+               str(shown.get("variants") or ""))
 
 
 def _order(row: Row, paper: dict[str, list[str]]) -> tuple[int, int, str]:
@@ -115,11 +110,6 @@ def row_order(name: str) -> tuple[int, str]:
     """Sort key of a row name: the catalogue's order, then rows outside it by name."""
     names = list(rows())
     return (names.index(name), name) if name in names else (len(names), name)
-
-
-def claim_text(row: Row) -> str:
-    """The claim's wording: the row file's `text`, or "<label> <relation> Mult-VAE" (VAE+Vamp on a par with ...)."""
-    return row.claim_text or f"{row.label} {RELATIONS[row.claim]} {rows()[REFERENCE].label}"
 
 
 # ------------------------------------------------------------------------------------ runs without a `row`

@@ -3,8 +3,10 @@ NDCG@100, each as ours (mean ± SE), the published value and the difference ours
 
 Ours = a group's mean ± SE (`cfrec.report.groups`; a single run's per-user SE is marked †). The published
 numbers come from `paper.csv` (`cfrec.report.paper`). For a dataset the paper does not report (synthetic,
-ml-1m-implicit, citeulike-a, ...) the paper columns show a reference dataset's numbers (ML-20M by default,
-`--reference-dataset none` to leave them empty), labelled as such.
+ml-1m-implicit, citeulike-a, custom, ...) the paper columns are left out unless a reference dataset is asked for
+(`--reference-dataset ml-20m`), whose numbers they then show, labelled "for reference only". One of several
+splits of a paper dataset (`ml-20m (all ratings)`, cfrec/report/splits.py) shows the paper's numbers, labelled
+the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from cfrec.report.formatting import METRIC_LABELS, csv_number, dataset_label, dataset_order, number
+from cfrec.report.formatting import (
+    METRIC_LABELS,
+    base_dataset,
+    csv_number,
+    dataset_label,
+    dataset_order,
+    number,
+    se_number,
+)
 from cfrec.report.groups import Group, runs_cell
 from cfrec.report.paper import METRICS, PaperRow
 from cfrec.report.rows import row_label, row_order
@@ -62,7 +72,7 @@ class Section:
 
 
 def build_sections(groups: dict[tuple[str, str], Group], paper: list[PaperRow],
-                   reference_dataset: str | None = "ml-20m",
+                   reference_dataset: str | None = None,
                    tables: list[str] | None = None) -> list[Section]:
     """The paper's tables holding any row that ran (all of that table's rows, in its order), then the
     models outside them; one section per dataset."""
@@ -81,12 +91,14 @@ def build_sections(groups: dict[tuple[str, str], Group], paper: list[PaperRow],
                 tables.append(homes[0])
         tables = [t for t in PAPER_TABLES if t in tables]
     paper_datasets = {p.dataset for p in paper}
+    published = {d: base_dataset(d) if base_dataset(d) in paper_datasets else reference_dataset
+                 for d, _ in groups}
     sections: list[Section] = []
     datasets = dataset_order({d for d, _ in groups})
     label_of = {key: row_label(key[1]) for key in groups}
     for table in tables:
         for dataset in datasets:
-            ref = dataset if dataset in paper_datasets else reference_dataset
+            ref = published[dataset]
             lines = []
             for label in by_table.get(table, []):
                 keys = [k for k in groups if k[0] == dataset and label_of[k] == label]
@@ -96,7 +108,7 @@ def build_sections(groups: dict[tuple[str, str], Group], paper: list[PaperRow],
             sections.append(Section(table, dataset, ref, lines))
     shown = {lab for t in tables for lab in by_table.get(t, [])}
     for dataset in datasets:
-        ref = dataset if dataset in paper_datasets else reference_dataset
+        ref = published[dataset]
         rows = sorted((k[1] for k in groups if k[0] == dataset and label_of[k] not in shown), key=row_order)
         if rows:
             lines = []
@@ -130,7 +142,7 @@ def section_markdown(section: Section) -> str:
         cells = [line.label, runs_cell(line.group)]
         for m in METRICS:
             mean, se, published, diff = line.cells(m)
-            ours = "–" if math.isnan(mean) else f"{number(mean)} ± {number(se)}"
+            ours = "–" if math.isnan(mean) else f"{number(mean)} ± {se_number(se)}"
             if not math.isnan(mean) and mean == best[m]:
                 ours = f"**{ours}**"
             cells.append(ours)

@@ -49,5 +49,8 @@ def test_the_bounds_are_tight_where_the_proofs_say():
         exact = n_choose_k_log_likelihood(x, eta)
         if n_u == 1:  # one draw: the multinomial is the n-choose-1 model
             np.testing.assert_allclose(_log_prob(Multinomial(), x, eta), exact, rtol=1e-12)
-        if n_u == len(x):  # a single subset: Eq. 9 is log 1
-            assert abs(exact) < 1e-12
+        # Theorem 3's bound closes as the logits separate the clicked items from the others (σ(η) → x): with
+        # η = ±m, Eq. 10 and Eq. 9 both tend to 0 and their gap shrinks with m
+        separated = [np.where(x > 0, m, -m) for m in (2.0, 8.0, 16.0)]
+        gaps = [n_choose_k_log_likelihood(x, e) - _log_prob(Logistic(), x, e) for e in separated]
+        assert gaps[0] > gaps[1] > gaps[2] >= -1e-9 and gaps[2] < 1e-5 * len(x)

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from cfrec import reference
+from cfrec.config import build_model, load_model, part_config
 from cfrec.data.batches import PairBatches, RowBatches, UserBatch
 from cfrec.data.sparse import to_torch_csr
 from cfrec.metrics import ranking_metrics
@@ -23,7 +24,7 @@ from cfrec.models.likelihoods import Logistic, Multinomial
 from cfrec.models.optim import fused_adam
 from cfrec.models.priors import StandardNormal, VampPrior
 from cfrec.models.schedules import Anneal, Constant, Search, Zero
-from cfrec.models.vae import VAE, part_config
+from cfrec.models.vae import VAE
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 N_ITEMS = 30
@@ -49,18 +50,24 @@ def fold_in_split(x: sp.csr_matrix, seed=0) -> tuple[sp.csr_matrix, sp.csr_matri
     return sp.csr_matrix(x - held), held
 
 
-def make_vae(prior=None, beta=None, likelihood=None, **kwargs) -> VAE:
-    torch.manual_seed(0)
+def vae_parts(prior=None, beta=None, likelihood=None, **kwargs) -> dict:
+    """The tests' small VAE: its parts and settings as VAE's keyword arguments."""
     kwargs = {"decoder_hidden_dims": [16], **kwargs}
     encoder = kwargs.pop("encoder", functools.partial(GaussianEncoder, hidden_dims=[16], latent_dim=4, dropout=0.5))
-    return VAE(
-        N_ITEMS,
-        encoder=encoder,
-        likelihood=likelihood or Multinomial(),
-        prior=prior or functools.partial(StandardNormal),
-        beta=beta or Anneal(cap=0.2, total_anneal_steps=10),
-        **kwargs,
-    )
+    return {"encoder": encoder, "likelihood": likelihood or Multinomial(),
+            "prior": prior or functools.partial(StandardNormal), "beta": beta or Anneal(cap=0.2, total_anneal_steps=10),
+            **kwargs}
+
+
+def make_vae(prior=None, beta=None, likelihood=None, **kwargs) -> VAE:
+    torch.manual_seed(0)
+    return VAE(N_ITEMS, **vae_parts(prior, beta, likelihood, **kwargs))
+
+
+def built_vae(**parts) -> VAE:
+    """The same VAE built from its config, as a run builds it (`cfrec.config.build_model`): its checkpoints reload."""
+    torch.manual_seed(0)
+    return build_model({"_target_": "cfrec.models.vae.VAE", **part_config(vae_parts(**parts))}, N_ITEMS)
 
 
 X = to_torch_csr(clustered_rows()[:8])
@@ -188,10 +195,17 @@ def test_score_is_deterministic_eval_logits_and_keeps_the_mode():
     torch.testing.assert_close(scores, model.decoder(model.encoder.eval()(X).mu))
 
 
-def test_mc_samples_average_draws():
+def test_mc_samples_average_the_terms_of_their_draws():
     model = make_vae(mc_samples=3)
+    torch.manual_seed(1)
     terms = model.losses(X, beta=0.2)
-    assert torch.isfinite(terms["loss"]) and set(terms) == {"loss", "recon", "kl", "bound"}
+    assert set(terms) == {"loss", "recon", "kl", "bound"}
+    model.mc_samples = 1
+    torch.manual_seed(1)  # the same three draws, one at a time
+    draws = [model.losses(X, beta=0.2) for _ in range(3)]
+    for name in ("recon", "kl", "loss"):
+        torch.testing.assert_close(terms[name], torch.stack([d[name] for d in draws]).mean())
+    assert not torch.allclose(draws[0]["recon"], draws[1]["recon"])  # the draws differ: an average, not a copy
 
 
 @pytest.mark.parametrize("likelihood", [Multinomial(), Logistic()])
@@ -268,11 +282,11 @@ def _fit(model: pl.LightningModule, tmp_path: Path) -> tuple[pl.Trainer, pl.call
 
 
 def test_trainer_checkpoint_round_trip(tmp_path):
-    model = make_vae(beta=Anneal(cap=1.0, anneal_fraction=0.5))
+    model = built_vae(beta=Anneal(cap=1.0, anneal_fraction=0.5))
     _, checkpoint = _fit(model, tmp_path)
     assert model.beta.total_anneal_steps == 3  # 2 epochs × 3 batches of 16 users, half of it
     assert "val" in model.results
-    loaded = VAE.load_from_checkpoint(checkpoint.best_model_path)
+    loaded = load_model(checkpoint.best_model_path)
     assert loaded.hparams["beta"] == {
         "_target_": "cfrec.models.schedules.Anneal",
         "cap": 1.0,
@@ -288,14 +302,14 @@ def test_trainer_checkpoint_round_trip(tmp_path):
 
 def test_beta_search_records_the_curve_and_vamp_checkpoint_reloads(tmp_path):
     vamp, search = functools.partial(VampPrior, n_components=3), Search(total_anneal_steps=10, max_beta=1.0)
-    model = make_vae(prior=vamp, beta=search)
+    model = built_vae(prior=vamp, beta=search)
     trainer, checkpoint = _fit(model, tmp_path)
     trainer.validate(model, _loaders(clustered_rows())[1], ckpt_path=checkpoint.best_model_path, verbose=False)
     curve = model.results["beta_search"]
     assert curve["beta"] == pytest.approx([0.2, 0.5])  # β of each epoch's last update (steps 2, 5); no sanity point
     assert curve["ndcg@100"] == pytest.approx([model.beta.ndcgs[0], model.results["val"]["ndcg@100"]])
     assert curve["best_beta"] == curve["beta"][int(np.argmax(curve["ndcg@100"]))]
-    loaded = VAE.load_from_checkpoint(checkpoint.last_model_path)
+    loaded = load_model(checkpoint.last_model_path)
     assert loaded.beta.curve() == curve  # a resumed search goes on from its curve
     assert isinstance(loaded.prior, VampPrior) and loaded.prior.encoder is loaded.encoder
     saved = torch.load(checkpoint.last_model_path, weights_only=True)["state_dict"]
@@ -314,7 +328,7 @@ def test_beta_search_records_the_curve_and_vamp_checkpoint_reloads(tmp_path):
 def test_config_groups_build_the_vae(overrides, likelihood, prior, beta):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["model=mult", *overrides])
-    model = instantiate(cfg.model, n_items=N_ITEMS)
+    model = build_model(cfg.model, N_ITEMS)
     assert isinstance(model, VAE)
     assert type(model.likelihood).__name__ == (likelihood if isinstance(likelihood, str) else likelihood.__name__)
     assert isinstance(model.prior, prior) and isinstance(model.beta, beta)

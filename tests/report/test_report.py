@@ -8,9 +8,10 @@ import math
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from cfrec.report.__main__ import main
-from cfrec.report.claims import Check, check_claims, claims, relation
+from cfrec.report.claims import check_claims, claims
 from cfrec.report.collect import Run, collect
 from cfrec.report.groups import Group, aggregate
 from cfrec.report.hparams import flatten, hyperparameters, render
@@ -18,7 +19,7 @@ from cfrec.report.paper import load_paper
 from cfrec.report.rows import derive_row, row_label
 from cfrec.report.tables import build_sections
 
-CLAIMS = claims()  # the claims of conf/row/*.yaml
+CLAIMS = claims()  # the claims of conf/claims.yaml
 
 METRICS = ("recall@20", "recall@50", "ndcg@100")
 
@@ -178,14 +179,16 @@ def test_cli_writes_markdown_csv_and_plots(sweep: Path, tmp_path: Path, capsys):
 def test_dataset_without_published_numbers(tmp_path: Path):
     write_run(tmp_path / "s" / "0", dataset="synthetic", row="sivae", choices={"model": "sivae"})
     groups = aggregate(collect([tmp_path / "s"]))
-    ref = build_sections(groups, load_paper())
+    ref = build_sections(groups, load_paper(), reference_dataset="ml-20m")
     assert ref[0].table == "table3" and ref[0].paper_dataset == "ml-20m"
     assert "for reference only" in ref[0].title
     assert next(ln for ln in ref[0].lines if ln.label == "SIVAE").cells("ndcg@100")[2] == 0.430
-    bare = build_sections(groups, load_paper(), reference_dataset=None)
+    bare = build_sections(groups, load_paper())  # by default no reference dataset: the paper columns stay empty
     assert bare[0].paper_dataset is None and math.isnan(bare[0].lines[-1].cells("ndcg@100")[2])
-    assert main([str(tmp_path / "s"), "--reference-dataset", "none", "--no-plots"]) == 0
+    assert main([str(tmp_path / "s"), "--no-plots"]) == 0
     assert "(no published numbers)" in (tmp_path / "s" / "report" / "report.md").read_text()
+    assert main([str(tmp_path / "s"), "--reference-dataset", "ml-20m", "--no-plots"]) == 0
+    assert "for reference only" in (tmp_path / "s" / "report" / "report.md").read_text()
 
 
 def test_no_runs_is_an_error(tmp_path: Path):
@@ -195,13 +198,12 @@ def test_no_runs_is_an_error(tmp_path: Path):
 
 @pytest.fixture
 def claims_sweep(tmp_path: Path) -> Path:
-    """NDCG@100 chosen so that each verdict is known by hand (SE 0.002 per user unless given).
+    """Runs without per-user files, NDCG@100 chosen by hand (SE 0.002 per user unless given).
 
-    ML-20M: Mult-VAE 0.40/0.41/0.42 (mean 0.41, SE across seeds 0.01/√3); Multinomial 0.385/0.395 (0.39,
-    SE 0.005: d = −0.020, 2s = 0.0153, far-below line −0.0205); VAE+IAF 0.385 (d = −0.025: far below);
-    VAE+Reg 0.30; SIVAE 0.412; Logistic failed; no VAE+Vamp. ML-1M: single runs, Mult-VAE 0.40 ± 0.003 and the
-    others ± 0.004, so 2s = 0.0100 and the models sit 0.0001 either side of it. Netflix: SIVAE without
-    Mult-VAE. CiteULike: EASE only (no claim).
+    ML-20M: Mult-VAE 0.40/0.41/0.42 (mean 0.41, seed variance 1e-4); Multinomial 0.385/0.395 (Δ = −0.020);
+    VAE+IAF 0.385 (one run); VAE+Reg 0.30; SIVAE 0.412; Logistic failed; no VAE+Vamp. ML-1M: single runs, Mult-VAE
+    0.40 ± 0.003 and the others ± 0.004 (SE of Δ 0.005), the models 0.0099–0.0101 either side of Mult-VAE.
+    Netflix: SIVAE without Mult-VAE. CiteULike: EASE only (no claim).
     """
     root = tmp_path / "claims"
     for seed, n100 in [(1, 0.40), (2, 0.41), (3, 0.42)]:
@@ -220,43 +222,41 @@ def claims_sweep(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("d", "relation_"), [
-    (0.0101, "above"), (0.0099, "on a par"), (-0.0099, "on a par"), (-0.0101, "below"),
-    (-0.0199, "below"), (-0.0201, "far below"), (math.nan, "–"),
-])
-def test_relation_thresholds(d, relation_):
-    assert relation(d, 0.005, 0.40) == relation_  # 2s = 0.010; far below: under −0.05 × 0.40 = −0.020
-
-
-def test_claims_verdicts(claims_sweep: Path):
-    checks = check_claims(aggregate(collect([claims_sweep])), load_paper())
-    got = {(c.dataset, c.claim.row): (c.observed, c.holds) for c in checks}
-    not_run = ("–", "not run")
-    assert got == {
-        ("ml-20m", "multinomial"): ("below", "yes"), ("ml-20m", "logistic"): not_run,
-        ("ml-20m", "vae_vamp"): not_run, ("ml-20m", "vae_iaf"): ("far below", "no"),
-        ("ml-20m", "vae_reg"): ("far below", "yes"), ("ml-20m", "sivae"): ("on a par", "no"),
-        ("ml-1m-implicit", "multinomial"): ("on a par", "no"), ("ml-1m-implicit", "logistic"): ("below", "no"),
-        ("ml-1m-implicit", "vae_vamp"): ("on a par", "yes"), ("ml-1m-implicit", "vae_iaf"): not_run,
-        ("ml-1m-implicit", "vae_reg"): not_run, ("ml-1m-implicit", "sivae"): ("above", "yes"),
-        **{("netflix", c.row): not_run for c in CLAIMS}}
+def test_claims_without_per_user_files_fall_back_to_the_runs_means(claims_sweep: Path):
+    checks = check_claims(aggregate(collect([claims_sweep])))
+    by = {(c.dataset, c.claim.id): c for c in checks}
     assert [c.dataset for c in checks[::len(CLAIMS)]] == ["ml-20m", "netflix", "ml-1m-implicit"]
-    by = {(c.dataset, c.claim.row): c for c in checks}
-    multinomial = by[("ml-20m", "multinomial")]  # both sides' SE across seeds
-    assert multinomial.d == pytest.approx(-0.02)
-    assert multinomial.s == pytest.approx(math.sqrt(0.005 ** 2 + 0.01 ** 2 / 3))
-    assert by[("ml-1m-implicit", "sivae")].s == pytest.approx(0.005)  # per-user SEs 0.004 and 0.003
-    assert multinomial.paper_d == pytest.approx(0.418 - 0.426)
-    assert by[("ml-20m", "vae_reg")].paper_d == pytest.approx(0.360 - 0.426)
+    not_run = {key for key, c in by.items() if c.verdict == "not run"}
+    assert not_run == ({("netflix", c.id) for c in CLAIMS} | {("ml-20m", i) for i in (
+        "kl_free_close_logistic", "logistic_better_than_multinomial", "vamp_no_gain", "vamp_on_a_par")}
+        | {("ml-1m-implicit", i) for i in ("iaf_no_gain", "iaf_slightly_below", "reg_severely_below")})
+    assert all(c.verdict in ("holds", "fails", "inconclusive") for key, c in by.items() if key not in not_run)
+    # ML-20M Multinomial (2 seeds) vs Mult-VAE (3 seeds): Welch over the runs' means
+    multinomial = by[("ml-20m", "multinomial_slightly_below")]
+    welch = stats.ttest_ind([0.385, 0.395], [0.40, 0.41, 0.42], equal_var=False)
+    assert multinomial.method == "seed means (no per-user files)"
+    assert multinomial.estimate.diff == pytest.approx(-0.02) and multinomial.estimate.p == pytest.approx(welch.pvalue)
+    assert multinomial.relative == pytest.approx(-0.02 / 0.41)
+    # VAE+IAF, one run, vs Mult-VAE's 3 seeds: Mult-VAE's seed variance (1e-4) stands in for VAE+IAF's
+    iaf = by[("ml-20m", "iaf_slightly_below")]
+    assert iaf.estimate.se == pytest.approx(math.sqrt(1e-4 * (1 + 1 / 3))) and iaf.estimate.df == 2
+    assert "seed variance of VAE+IAF (1 seed) taken from the other row" in iaf.caveats
+    # ML-1M: one run each, so their per-user SEs 0.004 and 0.003; SIVAE +0.0101 is one-sided p 0.022 above 0
+    sivae = by[("ml-1m-implicit", "sivae_above")]
+    assert sivae.estimate.se == pytest.approx(0.005) and sivae.estimate.df == math.inf
+    assert sivae.decision.p_claim == pytest.approx(stats.norm.sf(0.0101 / 0.005))
+    assert sivae.decision.p_claim_holm > 0.05 and sivae.verdict == "inconclusive"  # Holm over ML-1M's 7 claims
+    assert "1 seed each: users only, seed variance not in the CI" in sivae.caveats
 
 
 def test_claim_without_per_user_se():
     def group(row: str, test: dict) -> Group:
         return Group("ml-20m", row, [Run(Path(row), "ok", "ml-20m", row, 1, {"test": test})])
 
-    check = Check(CLAIMS[-1], "ml-20m", group("sivae", {"ndcg@100": 0.5}),
-                  group("mult_vae", {"ndcg@100": 0.4, "ndcg@100_se": 0.002}), 0.004)
-    assert check.d == pytest.approx(0.1) and (check.observed, check.holds) == ("–", "no SE")
+    groups = {("ml-20m", "sivae"): group("sivae", {"ndcg@100": 0.5}),
+              ("ml-20m", "mult_vae"): group("mult_vae", {"ndcg@100": 0.4, "ndcg@100_se": 0.002})}
+    check = next(c for c in check_claims(groups) if c.claim.id == "sivae_above")
+    assert check.estimate.diff == pytest.approx(0.1) and check.verdict == "no SE"
 
 
 def test_cli_writes_claims(claims_sweep: Path, tmp_path: Path):
@@ -264,30 +264,33 @@ def test_cli_writes_claims(claims_sweep: Path, tmp_path: Path):
     assert main([str(claims_sweep), "--out", str(out), "--no-plots"]) == 0
     md = (out / "report.md").read_text()
     assert md.index("### Table 3: ML-20M") < md.index("## The paper's claims") < md.index("## Failed runs")
-    # no per_user.csv in these runs: verdicts fall back to the seeds' means ± SE, and say so
-    assert ("| KL-free Multinomial (β = 0) slightly below Mult-VAE | ML-20M | 0.3900 (2 seeds) vs 0.4100 (3 seeds) "
-            "| -0.0200 ± 0.0153 (seeds) | – | -0.008 | below | yes | – |") in md
-    assert ("| SIVAE above Mult-VAE | ml-1m-implicit | 0.4101 (1 run†) vs 0.4000 (1 run†) | +0.0101 ± 0.0100 (seeds) "
-            "| – | +0.004 | above | yes | 1 seed |") in md
-    assert ("| VAE+Vamp on a par with Mult-VAE | ML-20M | – (not run) vs 0.4100 (3 seeds) | – | – | +0.000 | – "
-            "| not run | – |") in md
-    assert "| KL-free Logistic on a par with Mult-VAE | ML-20M | – (1 failed) vs 0.4100 (3 seeds) | – |" in md
-    assert "| SIVAE above Mult-VAE | Netflix | 0.4500 (1 run†) vs – (not run) | – |" in md
-    assert "CiteULike" not in md.split("## The paper's claims")[1].split("##")[0]
-    assert "*above* if d > 2s" in md and "Δ < −0.05 × mean(Mult-VAE)" in md
+    section = md.split("## The paper's claims")[1].split("\n## ")[0]
+    lines = {line.split(" | ")[0] + " | " + line.split(" | ")[4]: line for line in section.splitlines()
+             if line.startswith("| `")}
+    # no per_user.csv in these runs: the means of the runs, no users-only tests, and the paper's figures
+    assert lines["| `multinomial_slightly_below`: Multinomial slightly below Mult-VAE *(cfrec's reading of "
+                 "`kl_free_close_multinomial`)* | ML-20M"].endswith(
+        "| -1.9 % / -1.6 % / -5.1 % | ML-20M | 0.3900 (2 seeds) vs 0.4100 (3 seeds) | -0.0200 (-4.9 %) "
+        "| [-0.0449, +0.0049] | 0.082 | 0.041 → 0.206 | – | inconclusive | **inconclusive** | – |")
+    assert lines["| `vamp_no_gain`: VAE+Vamp not above Mult-VAE | ML-20M"].endswith(
+        "| ML-20M | – (not run) vs 0.4100 (3 seeds) | – | – | – | – → – | – | – | not run | – |")
+    assert "| `kl_free_close_logistic`: Logistic on a par with Mult-VAE | 4.4 |" in section
+    assert "| ML-20M | – (1 failed) vs 0.4100 (3 seeds) |" in section
+    assert "| Netflix | 0.4500 (1 run†) vs – (not run) |" in section
+    assert "CiteULike" not in section and "citeulike" not in section
+    assert "### How the verdicts move with the thresholds" in section
     with open(out / "claims.csv", newline="") as f:
-        rows = {(r["dataset"], r["row"]): r for r in csv.DictReader(f)}
+        rows = {(r["dataset"], r["claim"]): r for r in csv.DictReader(f)}
     assert len(rows) == 3 * len(CLAIMS)
-    multinomial = rows[("ml-20m", "multinomial")]
-    assert (multinomial["claimed"], multinomial["observed"], multinomial["holds"]) == ("slightly below", "below", "yes")
-    assert multinomial["n_runs"] == "2" and multinomial["se_kind"] == "seeds" and multinomial["ref_n_runs"] == "3"
-    assert float(multinomial["ndcg@100_se"]) == pytest.approx(0.005)
-    assert float(multinomial["ref_ndcg@100_se"]) == pytest.approx(0.01 / math.sqrt(3))
-    sivae = rows[("ml-1m-implicit", "sivae")]
-    assert sivae["se_kind"] == "users" and float(sivae["two_s"]) == pytest.approx(0.01)
-    assert float(sivae["d"]) == pytest.approx(0.0101) and sivae["holds"] == "yes"
-    vamp = rows[("ml-20m", "vae_vamp")]
-    assert vamp["holds"] == "not run" and vamp["d"] == "" and float(vamp["paper_d"]) == pytest.approx(0.0)
+    multinomial = rows[("ml-20m", "multinomial_slightly_below")]
+    assert (multinomial["relation"], multinomial["verdict"], multinomial["method"]) == (
+        "slightly below", "inconclusive", "seed means (no per-user files)")
+    assert (multinomial["n_seeds_row"], multinomial["n_seeds_against"], multinomial["n_users"]) == ("2", "3", "")
+    assert float(multinomial["mean_against"]) == pytest.approx(0.41) and float(multinomial["diff"]) == pytest.approx(
+        -0.02)
+    assert multinomial["p_ttest_users"] == "" and multinomial["code_versions"] == "unknown"
+    vamp = rows[("ml-20m", "vamp_no_gain")]
+    assert vamp["verdict"] == "not run" and vamp["diff"] == "" and vamp["p_claim"] == ""
 
 
 VAE_MODEL = {"_target_": "cfrec.models.vae.VAE", "n_items": 100,
@@ -338,7 +341,7 @@ def test_cli_writes_hyperparameters_and_time(hp_sweep: Path, tmp_path: Path):
     section = md.split("## Hyperparameters and time per row")[1].split("\n## ")[0]
     assert ("| Dataset | Model | Runs (seeds) | Epochs | Best epoch(s) | Fit time per run (s) | Precision "
             "| Hyperparameters |") in section
-    assert ("| ML-20M | Mult-VAE | 2 (1, 2) | 100 | 81, 77 | 200 (100–300) | 32-true | encoder=GaussianEncoder("
+    assert ("| ML-20M | Mult-VAE | 2 (1, 2) | 100 | 82, 78 | 200 (100–300) | 32-true | encoder=GaussianEncoder("
             "dropout=0.5 hidden_dims=[600] latent_dim=200) beta=Anneal(cap=0.2) l2=0 lr=0.001\\|0.0005 "
             "batch_size=500 |") in section
     assert "| ML-20M | EASE | 1 (1) | – | – | 0.3 | – | lambdas=[50,100] chosen.lambda=100 |" in section

@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> float:
     traceback. SIGTERM / Ctrl-C during training records status "interrupted" and stops (a sweep too),
     with exit status 143 / 130.
     """
-    from cfrec.training import RunInterrupted, describe_error, record_failure, run  # torch etc.: not for --help
+    from cfrec.run.training import RunInterrupted, describe_error, record_failure, run  # torch etc.: not for --help
 
     hc = HydraConfig.get()
     choices = dict(hc.runtime.choices)

@@ -37,8 +37,8 @@ def child(args) -> None:
     import numpy as np
     import torch
 
-    from cfrec.device import resolve_device
     from cfrec.models.baselines.ease import EASEMemoryError, check_memory, gram, weights
+    from cfrec.run.device import resolve_device
 
     split = split_of(args.dataset)
     n = split.n_items

@@ -35,7 +35,7 @@ from benchmarks.common import OMP_PASSIVE, SHAPES, cached_rows, emit, load_avera
 BATCH = 500
 CONFIGS = ("plain", "ours-fp32", "ours-bf16")
 EXTRA_CONFIGS = ("sivae-fp32", "sivae-bf16", "floor-fp32", "floor-bf16", "ours-fp32-mmap", "ours-bf16-mmap")
-# ours-*-mmap: ours without `cfrec.callbacks.reuse_freed_memory` (glibc's default: big blocks mmapped per use),
+# ours-*-mmap: ours without `cfrec.run.callbacks.reuse_freed_memory` (glibc's default: big blocks mmapped per use),
 # which train.py's default callbacks apply and ours-* here apply too
 # floor-*: the step's unavoidable FLOPs only, the decoder's three (500 × 600) · (600 × I) products (forward,
 # input gradient, weight gradient: 36 GFLOP a step on ML-20M's shape) at the rate this machine runs them;
@@ -49,7 +49,7 @@ def child(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.config.startswith(("ours", "sivae", "floor")) and not args.config.endswith("-mmap"):
-        from cfrec.callbacks import reuse_freed_memory
+        from cfrec.run.callbacks import reuse_freed_memory
 
         reuse_freed_memory()
     rows = cached_rows(args.shape, args.users)

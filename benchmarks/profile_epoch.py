@@ -1,4 +1,4 @@
-"""Where an end-to-end epoch's time goes: `cfrec.training.run` (what train.py runs) with a clock callback.
+"""Where an end-to-end epoch's time goes: `cfrec.run.training.run` (what train.py runs) with a clock callback.
 
     python benchmarks/profile_epoch.py dataset=ml-1m-implicit trainer.max_epochs=5 [--torch-profile] [overrides]
 
@@ -60,7 +60,7 @@ def main() -> None:
     from hydra import compose, initialize_config_dir
 
     import cfrec.config
-    from cfrec.training import run
+    from cfrec.run.training import run
 
     torch_profile = "--torch-profile" in sys.argv
     overrides = [a for a in sys.argv[1:] if not a.startswith("--")]

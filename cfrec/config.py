@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from cfrec.device import auto_precision
 from cfrec.errors import ConfigError
-from cfrec.naming import job_dir
+from cfrec.run.device import auto_precision
+from cfrec.run.naming import job_dir
 
 if TYPE_CHECKING:
     from cfrec.data.datamodule import CFDataModule
@@ -23,17 +23,48 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "conf"
 
 
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted key -> leaf (`{"encoder": {"dropout": 0.5}}` -> `{"encoder.dropout": 0.5}`); an
+    empty mapping inside is a leaf of its own, `{}`."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def preset_anneal_fraction(total_anneal_steps: int | None, preset_fraction: float | None) -> float | None:
     """`beta.anneal_fraction` by default: the dataset preset's `budget.anneal_fraction`, unless
     `beta.total_anneal_steps` was set (then that fixed ramp is used, as Liang's on ML-20M)."""
     return preset_fraction if total_anneal_steps is None else None
 
 
+def table_rows(table: str) -> str:
+    """`${table_rows:table3}`: the rows whose file's `report.tables` names the table, in the paper's order, as a
+    sweep's list (`mult_vae,multinomial,logistic`); what experiment=table2 / table3 sweep over `row`."""
+    from cfrec.report.rows import table_rows as tagged  # imported here: cfrec.report reads conf/ through this module
+
+    return ",".join(tagged(table))
+
+
+def sweeper_params() -> dict[str, Any] | None:
+    """`${sweeper_params:}`: the running sweep's `hydra.sweeper.params`, their values resolved (`${hydra:...}` hands
+    over Hydra's read-only node, whose interpolations, such as a preset's `${table_rows:...}`, cannot be resolved
+    inside another node)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    params = HydraConfig.get().sweeper.get("params")
+    return OmegaConf.to_container(params, resolve=True) if params is not None else None
+
+
 def register_resolvers() -> None:
-    """`${project_root:}`, `${auto_precision:}`, `${preset_anneal_fraction:...}` and `${job_dir:...}` (a sweep's job
-    folder name, cfrec.naming) for the YAML files (idempotent)."""
+    """`${project_root:}`, `${auto_precision:}`, `${preset_anneal_fraction:...}`, `${job_dir:...}` (a sweep's job
+    folder name, cfrec.run.naming), `${table_rows:...}` and `${sweeper_params:}` for the YAML files (idempotent)."""
     for name, fn in (("project_root", lambda: str(PROJECT_ROOT)), ("auto_precision", auto_precision),
-                     ("preset_anneal_fraction", preset_anneal_fraction), ("job_dir", job_dir)):
+                     ("preset_anneal_fraction", preset_anneal_fraction), ("job_dir", job_dir),
+                     ("table_rows", table_rows), ("sweeper_params", sweeper_params)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

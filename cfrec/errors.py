@@ -5,6 +5,8 @@ Anything else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import sys
+
 
 class UserError(ValueError):
     """A mistake the user can fix (an option, a file, missing data); its message names what to change."""
@@ -32,6 +34,16 @@ def find_user_error(error: BaseException) -> UserError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def exit_status(error: BaseException) -> int:
+    """For a tool's `except`: print a user's mistake behind `error` as one `error:` line on stderr and return the
+    exit status 2; re-raise anything else (a bug keeps its traceback)."""
+    mistake = find_user_error(error)
+    if mistake is None:
+        raise error
+    print(f"error: {mistake}", file=sys.stderr)
+    return 2
 
 
 def composition_error(error: BaseException) -> ConfigError | None:

@@ -3,15 +3,29 @@
 `recall_at_k` and `ndcg_at_k` reproduce `Recall_at_k_batch` and `NDCG_binary_at_k_batch` of the
 reference notebook: binary relevance, 1/log2(rank+1) discount, recall denominator min(k, n_heldout).
 Per-user values are returned; users without held-out items get NaN and are skipped by `summarize`.
+`evaluate` and its siblings run the fold-in over a whole split's sparse rows in batches, for any model with a
+`score(rows) -> (users × items) scores` method (closed-form fits, and EASE's λ choice on validation users).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
+import numpy as np
+import scipy.sparse as sp
 import torch
+from tqdm.auto import tqdm
+
+from cfrec.data.sparse import to_torch_csr
 
 METRICS: tuple[tuple[str, int], ...] = (("recall", 20), ("recall", 50), ("ndcg", 100))
+
+
+class Scorer(Protocol):
+    """What the fold-in evaluation needs of a model: scores for a batch of sparse user rows."""
+
+    def score(self, fold_in: sp.csr_matrix) -> torch.Tensor: ...
 
 
 def exclude_seen(scores: torch.Tensor, fold_in: torch.Tensor) -> torch.Tensor:
@@ -127,3 +141,40 @@ def summarize(per_user: dict[str, torch.Tensor]) -> dict[str, float]:
         out[f"{name}_se"] = float(v.std(unbiased=False) / math.sqrt(n)) if n else float("nan")
         out["n_users"] = n
     return out
+
+
+def evaluate(model: Scorer, fold_in: sp.csr_matrix, heldout: sp.csr_matrix, batch_size: int = 2000,
+             device: str | torch.device = "cpu", desc: str = "evaluate") -> dict[str, float]:
+    """Recall@20/50 and NDCG@100 (mean and SE over users with held-out items)."""
+    return summarize_per_user(evaluate_lists(model, fold_in, heldout, batch_size, device, desc)[0])
+
+
+def summarize_per_user(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """`summarize` of per-user values as `evaluate_lists` returns them (the `user` indices left out)."""
+    return summarize({k: v for k, v in values.items() if k != "user"})
+
+
+def evaluate_lists(
+    model: Scorer,
+    fold_in: sp.csr_matrix,
+    heldout: sp.csr_matrix,
+    batch_size: int = 2000,
+    device: str | torch.device = "cpu",
+    desc: str = "evaluate",
+    top_k: int = 100,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Each user's Recall@20/50 and NDCG@100 (NaN without held-out items) with `user`, the row indices; and every
+    user's top max(top_k, 100) items and their scores (row order, best first): the lists the metrics ranked."""
+    per_user: dict[str, list[torch.Tensor]] = {"user": [torch.arange(fold_in.shape[0])]}
+    top: list[tuple[torch.Tensor, torch.Tensor]] = []
+    starts = np.arange(0, fold_in.shape[0], batch_size)
+    for start in tqdm(starts, desc=desc, leave=False, disable=len(starts) < 5):
+        idx = slice(start, start + batch_size)
+        scores = model.score(fold_in[idx]).to(device)
+        batch, items, values = ranked_metrics(scores, to_torch_csr(fold_in[idx]).to(device),
+                                              to_torch_csr(heldout[idx]).to(device), top_k)
+        for name, user_values in batch.items():
+            per_user.setdefault(name, []).append(user_values.cpu())
+        top.append((items.cpu(), values.float().cpu()))
+    return ({k: torch.cat(v) for k, v in per_user.items()}, torch.cat([i for i, _ in top]),
+            torch.cat([v for _, v in top]))

@@ -11,7 +11,6 @@ is rewritten atomically with `rescored` naming when. Closed-form runs are not re
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -24,27 +23,29 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cfrec.beyond import BEYOND_K
+from cfrec.beyond_accuracy import BEYOND_K
 from cfrec.config import build_model
 from cfrec.errors import DataError
-from cfrec.evaluate import run_list_figures
-from cfrec.io import atomic_write_json
 from cfrec.models.base import CFModule
+from cfrec.rankings import run_list_figures
 from cfrec.report.collect import find_run_dirs
+from cfrec.run.record import RunRecord
+from cfrec.run.result import FILENAME, RunResult
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-6
 
 
-def needs_rescore(metrics: dict[str, Any]) -> bool:
-    """A finished run whose test block lacks the beyond-accuracy figures."""
-    return metrics.get("status") == "ok" and "coverage@100" not in (metrics.get("test") or {})
+def needs_rescore(result: RunResult | dict[str, Any]) -> bool:
+    """A finished run whose test block lacks the beyond-accuracy figures (`result`: or metrics.json's content)."""
+    result = result if isinstance(result, RunResult) else RunResult.from_json(result)
+    return result.status == "ok" and "coverage@100" not in (result.test or {})
 
 
-def best_checkpoint(run_dir: Path, metrics: dict[str, Any]) -> Path:
+def best_checkpoint(run_dir: Path, result: RunResult) -> Path:
     """The run's best checkpoint: metrics.json's `best_checkpoint` if it is still there, else the one
     under `run_dir/checkpoints` (the folder may have moved since)."""
-    stored = Path(metrics.get("best_checkpoint") or "")
+    stored = Path(result.best_checkpoint or "")
     for path in (stored, run_dir / "checkpoints" / stored.name):
         if stored.name and path.is_file():
             return path
@@ -52,34 +53,34 @@ def best_checkpoint(run_dir: Path, metrics: dict[str, Any]) -> Path:
                     f"{stored or 'none'}, and {run_dir / 'checkpoints'} does not hold it)")
 
 
-def rescore(run_dir: Path, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Test the run's best checkpoint again and add the beyond-accuracy figures to its metrics.json (`metrics`:
-    its contents when the caller has read them already)."""
-    path = run_dir / "metrics.json"
-    metrics = metrics if metrics is not None else json.loads(path.read_text())
-    ckpt = best_checkpoint(run_dir, metrics)
-    cfg = OmegaConf.create(metrics["config"])
+def rescore(run_dir: Path, result: RunResult | None = None) -> RunResult:
+    """Test the run's best checkpoint again and add the beyond-accuracy figures to its metrics.json (`result`:
+    what it holds, when the caller has read it already)."""
+    result = result if result is not None else RunResult.read(run_dir)
+    ckpt = best_checkpoint(run_dir, result)
+    cfg = OmegaConf.create(result.config)
     dm = instantiate(cfg.dataset)
     dm.setup()
     model = build_model(cfg.model, dm.n_items)
     if not isinstance(model, CFModule):
         raise DataError(f"{run_dir}: a closed-form model ({type(model).__name__}) is refit, not rescored")
     model.top_k = BEYOND_K
+    record = RunRecord()
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision=cfg.trainer.get("precision", "32-true"),
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+                         enable_model_summary=False, callbacks=[record])
     trainer.test(model, datamodule=dm, ckpt_path=str(ckpt), verbose=False, weights_only=False)
-    stored, now = metrics["test"]["ndcg@100"], model.results["test"]["ndcg@100"]
+    stored, now = result.test["ndcg@100"], record.evaluated["test"].summary["ndcg@100"]
     if not math.isclose(stored, now, rel_tol=0, abs_tol=TOLERANCE):
         raise DataError(f"{run_dir}: {ckpt.name} gives test NDCG@100 {now:.6f}, metrics.json holds {stored:.6f}; "
                         f"not rescored")
-    items, scores = (t.numpy() for t in model.test_top)
+    items, scores = (t.numpy() for t in record.test_top)
     beyond, by_activity = run_list_figures(dm.split, items, scores)
-    metrics["test"].update(beyond)
-    metrics["by_activity"] = {"test": by_activity}
-    metrics["rescored"] = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "checkpoint": str(ckpt)}
-    atomic_write_json(path, metrics)
-    return metrics
+    result = result.replace(
+        test={**result.test, **beyond}, by_activity={"test": by_activity},
+        rescored={"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "checkpoint": str(ckpt)})
+    result.write(run_dir)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,12 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for root in args.dirs:
         for run_dir in find_run_dirs(Path(root)):
-            metrics_path = run_dir / "metrics.json"
-            metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-            if not needs_rescore(metrics):
-                continue
             try:
-                test = rescore(run_dir, metrics)["test"]
+                if not (run_dir / FILENAME).is_file() or not needs_rescore(result := RunResult.read(run_dir)):
+                    continue
+                test = rescore(run_dir, result).test
             except DataError as e:
                 failed += 1
                 print(f"error: {e}", file=sys.stderr)

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from cfrec.beyond import activity_quintiles, beyond_accuracy, coverage, gini_index, item_popularity, mean_popularity
+from cfrec.beyond_accuracy import (
+    activity_quintiles,
+    beyond_accuracy,
+    coverage,
+    gini_index,
+    item_popularity,
+    mean_popularity,
+)
 
 # two users' lists over 5 items, -1 padding a short list: items 0, 1, 2 recommended 1, 2, 1 times
 TOP = np.array([[0, 1, -1], [1, 2, -1]])

@@ -1,7 +1,7 @@
-"""The checkpoint policy (cfrec.checkpoints.RunCheckpoint, the default): best-*.ckpt holds the weights only, last.ckpt
-is written at every epoch end where that is cheap against the epoch, a run killed between two writes still resumes to
-identical metrics, a run folder ends with one best and one last checkpoint, and `keep_after_finish=best` keeps the
-tested weights alone."""
+"""The checkpoint policy (cfrec.run.checkpoints.RunCheckpoint, the default): best-*.ckpt holds the weights only,
+last.ckpt is written at every epoch end where that is cheap against the epoch, a run killed between two writes still
+resumes to identical metrics, a run folder ends with one best and one last checkpoint, and `keep_after_finish=best`
+keeps the tested weights alone."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from cfrec.checkpoints import RunCheckpoint
 from cfrec.errors import ConfigError
+from cfrec.run.checkpoints import RunCheckpoint
 from tests.test_reliability import TINY, CountSteps, Crash, same, train
 
 # the tests' base config writing last.ckpt only after the first and the last epoch (`last_overhead=0`)

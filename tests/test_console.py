@@ -17,9 +17,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cfrec.config import PROJECT_ROOT
-from cfrec.loggers import distinguishing, run_name, swept_keys
 from cfrec.models.schedules import Anneal, Zero
-from cfrec.progress import EpochProgress, QuietConsole, sweep_summary
+from cfrec.run.loggers import distinguishing, run_name, swept_keys
+from cfrec.run.progress import EpochProgress, QuietConsole, sweep_summary
 from tests.conftest import compose_train
 
 TINY = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "dataset.heldout_users=50"]
@@ -166,7 +166,7 @@ def test_quiet_console_drops_library_chatter_and_known_harmless_warnings():
     assert not shown("py.warnings", logging.WARNING, "x.py:1: UserWarning: Sparse CSR tensor support is in beta state")
     assert shown("py.warnings", logging.WARNING, "x.py:1: UserWarning: something new")
     assert shown("pytorch_lightning.trainer", logging.WARNING, "a real problem")
-    assert shown("cfrec.progress", logging.INFO, "epoch 1/2  loss 1.0")
+    assert shown("cfrec.run.progress", logging.INFO, "epoch 1/2  loss 1.0")
 
 
 def test_sweep_summary_says_where_and_how_to_report(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cfrec.config import CONFIG_DIR
-from cfrec.training import run
+from cfrec.run.training import run
 from tests.conftest import TINY_MODEL, compose_train, row_model
 
 MODELS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))

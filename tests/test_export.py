@@ -13,10 +13,10 @@ from cfrec.config import build_model
 from cfrec.data.protocol import liang_split
 from cfrec.data.sparse import to_torch_csr
 from cfrec.data.synthetic import synthetic_interactions
-from cfrec.evaluate import read_rankings
 from cfrec.export import main, raw_item_ids, raw_user_ids, write_recommendations, write_vae_cf
-from cfrec.progress import RunSummary
-from cfrec.training import run
+from cfrec.rankings import read_rankings
+from cfrec.run.progress import RunSummary
+from cfrec.run.training import run
 from tests.conftest import compose_train
 
 
@@ -155,6 +155,6 @@ def test_a_closed_form_runs_closing_line_names_what_it_wrote(tmp_path, caplog):
     run(compose_train("model=popularity", "export.top_k=5", out=out, cache=tmp_path / "cache"), out,
         {"model": "popularity"})
     job = type("JobReturn", (), {"hydra_cfg": OmegaConf.create({"hydra": {"runtime": {"output_dir": str(out)}}})})
-    with caplog.at_level(logging.INFO, logger="cfrec.progress"):
+    with caplog.at_level(logging.INFO, logger="cfrec.run.progress"):
         RunSummary().on_run_end(OmegaConf.create({}), job_return=job())
     assert f"results in {out} (metrics.json, recommendations.csv)" in caplog.messages

@@ -1,8 +1,8 @@
-"""A run's recommendations.csv, the vae_cf export and `python -m cfrec.evaluate` agree with the run's metrics.json.
+"""A run's recommendations.csv, the vae_cf export and `python -m cfrec.rankings` agree with the run's metrics.json.
 
 NDCG@100 is recomputed from recommendations.csv outside cfrec (the vae_cf notebook's formula, held-out items
 read from the vae_cf export through unique_uid.txt / unique_sid.txt), and the file is scored again by
-`cfrec.evaluate`; both must give metrics.json's numbers.
+`cfrec.rankings`; both must give metrics.json's numbers.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import cfrec.config
-from cfrec.evaluate import main as evaluate_main
 from cfrec.export import write_vae_cf
-from cfrec.training import run
+from cfrec.rankings import main as evaluate_main
+from cfrec.run.training import run
 
 TINY = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=150", "dataset.heldout_users=30",
         "dataset.batch_size=50", "logger=none", "+trainer.enable_progress_bar=false"]

@@ -1,7 +1,7 @@
 """Reliability by fault injection on tiny synthetic data: resume after a kill, determinism, bad input,
 non-finite losses, corrupted checkpoints and caches, atomic metrics.json, and a sweep with a failing run.
 
-Runs are composed with Hydra's compose API and run in-process (`cfrec.training.run`); only a real kill
+Runs are composed with Hydra's compose API and run in-process (`cfrec.run.training.run`); only a real kill
 and a real multirun use a subprocess. docs/reliability.md states what these tests guarantee.
 """
 
@@ -30,13 +30,13 @@ from omegaconf import DictConfig
 
 import cfrec.config
 from cfrec import io as io_module
-from cfrec.callbacks import NonFiniteLossError
-from cfrec.checkpoints import AtomicCheckpointIO, CheckpointError
 from cfrec.data import cache as cache_module
 from cfrec.data.datamodule import prepare_split
 from cfrec.data.protocol import ProtocolError
 from cfrec.data.readers import DataFormatError
-from cfrec.training import record_failure, run
+from cfrec.run.callbacks import NonFiniteLossError
+from cfrec.run.checkpoints import AtomicCheckpointIO, CheckpointError
+from cfrec.run.training import record_failure, run
 from tests.conftest import compose_train
 
 ROOT = Path(cfrec.config.PROJECT_ROOT)
@@ -205,7 +205,7 @@ def test_resume_message_counts_epochs_as_the_epoch_lines_do(tmp_path, cache, cap
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="cfrec"):
         train(out, cache)
-    lines = [r.getMessage() for r in caplog.records if r.name in ("cfrec.checkpoints", "cfrec.progress")]
+    lines = [r.getMessage() for r in caplog.records if r.name in ("cfrec.run.checkpoints", "cfrec.run.progress")]
     resumed = next(i for i, line in enumerate(lines) if line.startswith("resuming from"))
     assert "(end of epoch 2, step 8)" in lines[resumed], lines[resumed]
     assert lines[resumed + 1].startswith(f"epoch 3/{EPOCHS}"), lines[resumed + 1]

@@ -11,7 +11,7 @@ import pytest
 
 from cfrec.errors import DataError
 from cfrec.rescore import main, needs_rescore, rescore
-from cfrec.training import run
+from cfrec.run.training import run
 from tests.conftest import compose_train
 
 BEYOND = ("coverage@100", "gini@100", "popularity@100")

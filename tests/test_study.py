@@ -222,7 +222,7 @@ def test_an_unfinished_run_is_running_while_written_to_else_to_do_or_failed(tmp_
     folder = tmp_path / first.path
     (folder / "checkpoints").mkdir(parents=True)
     (folder / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    (folder / "train.log").write_text("[..][cfrec.progress][INFO] - epoch 4/300  loss 1.0\n")
+    (folder / "train.log").write_text("[..][cfrec.run.progress][INFO] - epoch 4/300  loss 1.0\n")
     now = time.time()
     state = inspect(tmp_path, first, wanted[first.path], COUNTS, 0.1, now=now)
     assert (state.state, state.detail) == (RUNNING, "epoch 4/300")

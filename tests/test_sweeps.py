@@ -18,11 +18,11 @@ from omegaconf import OmegaConf
 
 from cfrec.config import CONFIG_DIR, PROJECT_ROOT
 from cfrec.errors import ConfigError
-from cfrec.loggers import run_tags, wandb_logger
-from cfrec.naming import job_dir
-from cfrec.progress import sweep_summary
 from cfrec.report.paper import load_paper
-from cfrec.report.rows import derive_row, row_label, rows
+from cfrec.report.rows import NODES, derive_row, row_label, rows, table_rows
+from cfrec.run.loggers import run_tags, wandb_logger
+from cfrec.run.naming import job_dir
+from cfrec.run.progress import sweep_summary
 from tests.conftest import compose_train, row_model
 from tests.test_console import wandb_run
 
@@ -45,14 +45,15 @@ def _sweep_rows(experiment: str) -> list[str]:
 
 
 def test_presets_sweep_the_papers_rows():
-    """table2 / table3 sweep the rows whose files name that table, in the paper's order; extended sweeps every row
-    file but the β search (a copied row file joins it)."""
+    """table2 / table3 sweep the rows whose files name that table (`report.tables`), the paper's in its order (a
+    copied row file tagged for the table joins it, after them: tests/report/test_rows.py); extended sweeps every row
+    file but the β search."""
     paper = load_paper()
     for table in ("table2", "table3"):
         swept = _sweep_rows(table)
-        assert sorted(swept) == sorted(name for name, row in rows().items() if table in row.tables)
+        assert swept == table_rows(table) and set(swept) == {n for n, row in rows().items() if table in row.tables}
         published = [p.model for p in paper if p.table == table and p.dataset == "ml-20m"]
-        assert [row_label(r) for r in swept] == published  # same rows, same order as the paper
+        assert [row_label(r) for r in swept][:len(published)] == published  # the paper's rows, in its order
     assert _sweep_rows("extended") == [r for r in ROWS if r != "beta_search"]
     assert not rows()["beta_search"].tables
     published_extended = {p.model for p in paper if p.table == "extended"}
@@ -69,15 +70,16 @@ def test_table2_grid_and_beta_search():
 
 @pytest.mark.parametrize("row", ROWS)
 def test_row_composes_and_reads_back_as_itself(row: str):
-    """Each conf/row/<row>.yaml composes with the model config it names, and the report's derivation from its
-    choices gives the same row."""
+    """Each conf/row/<row>.yaml composes in a preset with the model config it names, and the report's derivation from
+    its choices and settings gives the same row, with or without the `row` it records."""
     assert (CONFIG_DIR / "model" / f"{row_model(row)}.yaml").is_file()
     cfg = _compose(["experiment=extended", f"row={row}"])
     assert cfg.row == row
     choices = dict(cfg.hydra.runtime.choices)
     assert choices["row"] == row
-    config = OmegaConf.to_container(cfg.model, resolve=False)
-    assert derive_row(choices, {"model": config}) == row
+    config = {node: OmegaConf.to_container(cfg[node], resolve=True) for node in NODES}
+    assert derive_row(choices, config, prefer=row) == row  # the row file it records, unchanged
+    assert derive_row({k: v for k, v in choices.items() if k != "row"}, config) == row  # the same run, by hand
     assert rows()[row].label
 
 
@@ -98,7 +100,7 @@ def test_row_overrides_of_the_vae_rows():
 def test_logger_launcher_trainer_and_optuna_configs():
     default = _compose(["logger=default"])
     assert set(default.logger) == {"csv", "wandb"}
-    assert default.logger.wandb._target_ == "cfrec.loggers.wandb_logger"
+    assert default.logger.wandb._target_ == "cfrec.run.loggers.wandb_logger"
     assert set(_compose(["logger=csv"]).logger) == {"csv"}
     assert not _compose(["logger=none"]).get("logger")
     slurm = _compose(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"])

@@ -1,4 +1,4 @@
-"""cfrec.training and train.py: what one run writes, the checkpoint contents resume relies on, failure
+"""cfrec.run.training and train.py: what one run writes, the checkpoint contents resume relies on, failure
 records, and the pieces of exact resume (per-epoch seeds, the datamodule's epoch state)."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 import cfrec.config
-from cfrec.callbacks import CHECKPOINT_KEY, epoch_seed
-from cfrec.checkpoints import fingerprint_changes, run_fingerprint
 from cfrec.data.datamodule import CFDataModule
 from cfrec.models.baselines.popularity import Popularity
-from cfrec.per_user import read_per_user
-from cfrec.training import check_tested_epoch, describe_error, record_failure, run
+from cfrec.run.callbacks import epoch_seed
+from cfrec.run.checkpoints import CHECKPOINT_KEY, fingerprint_changes, run_fingerprint
+from cfrec.run.per_user import read_per_user
+from cfrec.run.training import check_tested_epoch, describe_error, record_failure, run
 from tests.conftest import compose_train
 
 TINY = ["debug=default"]  # conf/debug/default.yaml: 200 synthetic users × 60 items, 20 + 20 held out, batches of 50

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf.errors import OmegaConfBaseException
 
 from cfrec.config import CONFIG_DIR, check_config
-from cfrec.errors import ConfigError, composition_error, find_user_error
+from cfrec.errors import ConfigError, composition_error, exit_status
 
 
 def main(argv: list[str]) -> int:
@@ -34,11 +34,7 @@ def main(argv: list[str]) -> int:
         dm = instantiate(cfg.dataset)
         dm.setup()
     except Exception as error:
-        mistake = find_user_error(error)
-        if mistake is None:
-            raise
-        print(f"error: {mistake}", file=sys.stderr)
-        return 2
+        return exit_status(error)
     print(json.dumps(dm.split.counts()))
     return 0
 

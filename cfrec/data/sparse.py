@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 #: torch's notice on the first sparse CSR tensor: cfrec's batches are sparse CSR on purpose, so the tools that
-#: build them (`train.py`, `python -m cfrec.evaluate`, ...) do not print it
+#: build them (`train.py`, `python -m cfrec.rankings`, ...) do not print it
 SPARSE_BETA_WARNING = r"Sparse CSR tensor support is in beta state"
 
 

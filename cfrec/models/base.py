@@ -24,16 +24,17 @@ class CFModule(pl.LightningModule, abc.ABC):
     """Neural recommender: batches of training rows in, logits over all items out.
 
     Validation and test batches are `(fold_in, heldout[, users])` sparse rows; per-user metrics are
-    gathered over the epoch and logged as `val/ndcg@100`, `val/recall@20`, ... (and `_se`); the last
-    epoch's per-user values of each stage stay in `per_user[stage]` (with the users' row indices).
+    gathered over the epoch and logged as `val/ndcg@100`, `val/recall@20`, ... (and `_se`). The latest loop's
+    output of each stage is left in `results[stage]`, `per_user[stage]` (with the users' row indices) and, for
+    the test, `test_top`, each overwritten by the next loop; a run's result is what its callbacks copy out of
+    them when a loop ends (`cfrec.run.record`), so nothing here is restored from a checkpoint.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._per_user: dict[str, list[torch.Tensor]] = {}
-        self.results: dict[str, Any] = {}
+        self.results: dict[str, Any] = {}  # the latest loop's figures of each stage
         self.per_user: dict[str, dict[str, torch.Tensor]] = {}
-        self.history: list[dict[str, float]] = []  # validation metrics of every training epoch
         self.top_k = 100  # items kept per evaluated user (the beyond-accuracy figures' 100, or export.top_k)
         self._top: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.test_top: tuple[torch.Tensor, torch.Tensor] | None = None  # test users' (items, scores), row order
@@ -72,8 +73,6 @@ class CFModule(pl.LightningModule, abc.ABC):
             self.test_top = self._gather_lists(top, users, real)
         summary = summarize(gathered)
         self.results[stage] = summary
-        if stage == "val" and self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
-            self.history.append({"epoch": self.current_epoch, **summary})
         for name, value in summary.items():
             self.log(f"{stage}/{name}", float(value), prog_bar=name == "ndcg@100")
 

@@ -27,7 +27,7 @@ class Schedule(abc.ABC):
 
     def reached_cap(self, step: int) -> bool:
         """Whether the update numbered `step` trains at the schedule's final β (always, for a schedule that does
-        not ramp); early stopping counts its patience only from there (`cfrec.callbacks.EarlyStopping`)."""
+        not ramp); early stopping counts its patience only from there (`cfrec.run.callbacks.EarlyStopping`)."""
         return True
 
 

@@ -180,10 +180,8 @@ class VAE(CFModule):
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
         fitting = self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking
-        for name, value in getattr(self, "_diagnostics", {}).items():  # beside the metrics and in the history
+        for name, value in getattr(self, "_diagnostics", {}).items():  # beside the metrics (so in the history)
             self.results["val"][name] = value
-            if fitting and self.history:
-                self.history[-1][name] = value
             self.log(f"val/{name}", value)
         self._diagnostics = {}
         if fitting:  # not the sanity check, nor a later trainer.validate

@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from cfrec.beyond import BEYOND_KEYS as BEYOND
+from cfrec.beyond_accuracy import BEYOND_KEYS as BEYOND
 from cfrec.report.formatting import csv_number, dataset_label, dataset_order, number
 from cfrec.report.groups import Group
 from cfrec.report.rows import row_order

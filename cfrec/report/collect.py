@@ -3,7 +3,7 @@
 The dataset is the run's `dataset.name`, made `<name> (<what differs>)` where runs of one name were evaluated on
 different splits (cfrec/report/splits.py), so that no part of the report pools them.
 
-A run is a directory holding `metrics.json` (written by `cfrec.training.run`, or by `train.py` with
+A run is a directory holding `metrics.json` (written by `cfrec.run.training.run`, or by `train.py` with
 `status: failed` when the run raised). A directory holding `.hydra/config.yaml` but no `metrics.json`
 is an *incomplete* run (still running, killed, or crashed before anything was written).
 
@@ -128,7 +128,7 @@ def load_run(run_dir: Path) -> Run:
         row = f"{row}[{grid_point(config, grid)}]"
     if explicit and derived != explicit and not (grid or config.get("variant")):  # those override on purpose
         notes.append(f"row '{explicit}' has choices that read as '{derived}' (a command-line override?)")
-    notes += [str(w) for w in metrics.get("warnings") or []]  # what the run itself flagged (cfrec.training)
+    notes += [str(w) for w in metrics.get("warnings") or []]  # what the run itself flagged (cfrec.run.training)
     seed = metrics.get("seed", config.get("seed"))
     error = None
     if status != "ok":

@@ -18,11 +18,10 @@ from typing import Any
 from cfrec.report.collect import Run
 from cfrec.report.formatting import csv_number, dataset_label, dataset_order, one_line
 from cfrec.report.groups import Group
-from cfrec.report.rows import row_order
+from cfrec.report.rows import HOW_KEYS, row_order
 
 _HIDDEN = {"_target_", "_partial_", "n_items", "n_users"}
-# settings that change how a model is computed, not what it computes
-_NOISE = {"device", "num_threads", "n_jobs", "chunks_per_job", "random_state", "eval_batch_size"}
+_NOISE = HOW_KEYS  # settings that change how a model is computed, not what it computes (cfrec.report.rows)
 HEAD = ["Dataset", "Model", "Runs (seeds)", "Epochs", "Best epoch(s)", "Fit time per run (s)", "Precision",
         "Hyperparameters"]
 
@@ -38,7 +37,7 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def shown_settings(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """A config node as dotted key -> value text, without nulls, `_target_`s, sizes and `_NOISE`; a nested
     node with a `_target_` also gets its class name under its own key."""
     flat: dict[str, str] = {}
@@ -48,7 +47,7 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             if "_target_" in value:
                 flat[prefix + key] = str(value["_target_"]).rsplit(".", 1)[-1]
-            flat.update(flatten(value, f"{prefix}{key}."))
+            flat.update(shown_settings(value, f"{prefix}{key}."))
         else:
             flat[prefix + key] = _value(value)
     return flat
@@ -77,7 +76,7 @@ def _config(run: Run, node: str) -> dict[str, Any]:
 
 def run_hyperparameters(run: Run) -> dict[str, str]:
     """One run's model settings, batch size (trained models) and `chosen` scalars not already in its config."""
-    flat = flatten(_config(run, "model"))
+    flat = shown_settings(_config(run, "model"))
     if _trained(run) and _config(run, "dataset").get("batch_size") is not None:
         flat["batch_size"] = _value(_config(run, "dataset")["batch_size"])
     chosen = run.metrics.get("chosen") or {}

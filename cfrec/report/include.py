@@ -8,11 +8,11 @@ the numbers on docs/claims.md are the report's own, refreshed by one command rat
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from cfrec.io import atomic_write_bytes
 
 OPEN = re.compile(r"^<!-- include: (\S+) -->$")
 CLOSE = "<!-- /include -->"
@@ -48,19 +48,8 @@ def refresh(page: Path) -> int:
         out.append(text if text.endswith("\n") else text + "\n")
         out.append(lines[i])
         filled, i = filled + 1, i + 1
-    _write_atomic(page, "".join(out))
+    atomic_write_bytes(page, "".join(out).encode("utf-8"))
     return filled
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cfrec.per_user import FILENAME, read_per_user
 from cfrec.report.claimset import ClaimSet, load_claims
 from cfrec.report.collect import Run
 from cfrec.report.formatting import csv_number, dataset_order
@@ -36,6 +35,7 @@ from cfrec.report.groups import Group
 from cfrec.report.paper import METRICS
 from cfrec.report.rows import REFERENCE
 from cfrec.report.stats import Estimate, holm, seed_aware
+from cfrec.run.per_user import FILENAME, read_per_user
 
 CONFIDENCE = 0.95
 NOT_COMPARED = {"beta_search"}  # runs that choose a setting, not rows of a table

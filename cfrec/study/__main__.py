@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from cfrec.config import CONFIG_DIR
-from cfrec.errors import ConfigError, find_user_error
+from cfrec.errors import ConfigError, exit_status
 
 log = logging.getLogger("cfrec.study")
 
@@ -37,11 +37,7 @@ def status_main(argv: list[str]) -> int:
     try:
         print(status(args.dir))
     except Exception as error:
-        mistake = find_user_error(error)
-        if mistake is None:
-            raise
-        print(f"error: {mistake}", file=sys.stderr)
-        return 2
+        return exit_status(error)
     return 0
 
 
@@ -60,11 +56,7 @@ def study_app(cfg: DictConfig) -> None:
         log.error("study not finished: %s", incomplete)
         raise SystemExit(1) from None
     except Exception as error:
-        mistake = find_user_error(error)
-        if mistake is None:
-            raise
-        print(f"error: {mistake}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(exit_status(error)) from None
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cfrec.config import CONFIG_DIR
+from cfrec.config import CONFIG_DIR, flatten
 from cfrec.errors import ConfigError
 from cfrec.study.record import read_json
 from cfrec.study.settings import Settings, Variant
@@ -207,22 +207,13 @@ def expected(runs: Sequence[PlannedRun]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): None if value == {} else value}
-
-
 def changes(stored: Mapping[str, Any], wanted: Mapping[str, Any], beta_tolerance: float) -> list[str]:
     """`key: stored -> wanted` for each value that differs (a key absent on one side counts as null, so an option
     added to cfrec since, null by default, does not orphan a run); β caps within `beta_tolerance` agree."""
-    old, new = _flatten(dict(stored)), _flatten(dict(wanted))
+    old, new = flatten(stored), flatten(wanted)
     diffs = []
     for key in sorted(old.keys() | new.keys()):
-        a, b = old.get(key), new.get(key)
+        a, b = (None if v == {} else v for v in (old.get(key), new.get(key)))
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
         if a == b or (key.endswith("beta.cap") and numbers and abs(a - b) <= beta_tolerance):
             continue

@@ -4,7 +4,7 @@
 
 Reads the files of `python -m cfrec.export vae_cf PRO_SG_DIR ...` with vae_cf's own loaders, fits EASE on
 train.csv, scores the test users from test_tr.csv and writes their top-k (fold-in items excluded) as
-`user,rank,item,score` with raw ids, for `python -m cfrec.evaluate RANKINGS.csv ...`. No cfrec import:
+`user,rank,item,score` with raw ids, for `python -m cfrec.rankings RANKINGS.csv ...`. No cfrec import:
 this is what any other tool (RecVAE's or RaCT's code, RecBole, a notebook) has to do.
 """
 

@@ -12,7 +12,7 @@ from cfrec.data import CFDataModule
 from cfrec.data.datamodule import cache_entry
 from cfrec.data.fingerprint import PROTOCOL_DEFAULTS, protocol, split_fingerprint
 from cfrec.io import sha256_file
-from cfrec.training import run
+from cfrec.run.training import run
 from tests.conftest import compose_train
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cfrec.data.split import Split
-from cfrec.evaluation import evaluate
+from cfrec.metrics import evaluate
 from cfrec.models.baselines import EASE
 from cfrec.models.baselines.ease import gram, weights
 from tests.conftest import random_binary

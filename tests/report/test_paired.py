@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cfrec.per_user import COLUMNS
 from cfrec.report.__main__ import main
 from cfrec.report.claims import check_claims
 from cfrec.report.collect import collect
 from cfrec.report.groups import aggregate
 from cfrec.report.paired import compare, paired_test
 from cfrec.report.stats import SEEDS_AND_USERS
+from cfrec.run.per_user import COLUMNS
 from tests.report.test_report import write_run
 
 

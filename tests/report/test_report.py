@@ -14,7 +14,7 @@ from cfrec.report.__main__ import main
 from cfrec.report.claims import check_claims, claims
 from cfrec.report.collect import Run, collect
 from cfrec.report.groups import Group, aggregate
-from cfrec.report.hparams import flatten, hyperparameters, render
+from cfrec.report.hparams import hyperparameters, render, shown_settings
 from cfrec.report.paper import load_paper
 from cfrec.report.rows import derive_row, row_label
 from cfrec.report.tables import build_sections
@@ -36,7 +36,7 @@ def write_run(path: Path, *, dataset: str = "ml-20m", seed: int = 1, choices: di
               row: str | None = None, test=(0.3, 0.4, 0.35), status: str = "ok", error: str | None = None,
               history: list | None = None, beta_search: dict | None = None, l2: float = 0.0,
               se: float = 0.002, config: dict | None = None, extra: dict | None = None, trained: bool = True) -> Path:
-    """A run directory with a metrics.json shaped like cfrec.training.run's (`config` and `extra` update its
+    """A run directory with a metrics.json shaped like cfrec.run.training.run's (`config` and `extra` update its
     config and its top level; `trained=False`: a closed-form fit, without epochs)."""
     path.mkdir(parents=True)
     choices = {"model": "mult", "likelihood": "multinomial", "prior": "standard", "beta": "anneal",
@@ -104,7 +104,7 @@ def test_paper_csv_holds_tables_2_and_3():
     ({"model": "mult"}, 0.01, "vae_reg"),
     ({"model": "iaf"}, 0.0, "vae_iaf"),
     ({"model": "sivae"}, 0.0, "sivae"),
-    ({"model": "dae"}, 0.0, "mult_dae"),
+    ({"model": "dae"}, 2e-5, "mult_dae"),  # conf/model/dae.yaml's l2
     ({"model": "ease"}, 0.0, "ease"),
     ({"model": "mult", "likelihood": "gaussian", "beta": "constant"}, 0.0, "mult[likelihood=gaussian,beta=constant]"),
 ])
@@ -322,7 +322,7 @@ def test_hyperparameters_flatten_and_render():
     config = {"_target_": "m.VAE", "_partial_": True, "n_items": 10, "n_users": None, "device": "auto",
               "prior": {"_target_": "p.VampPrior", "n_components": 5, "flow": {"_target_": "f.Flow", "depth": 2}},
               "optim": {"momentum": 0.9, "nesterov": True}, "dropout": None, "dims": [100, 100]}
-    flat = flatten(config)
+    flat = shown_settings(config)
     assert flat == {"prior": "VampPrior", "prior.n_components": "5", "prior.flow": "Flow", "prior.flow.depth": "2",
                     "optim.momentum": "0.9", "optim.nesterov": "true", "dims": "[100,100]"}
     assert render(flat) == ("prior=VampPrior(n_components=5 flow=Flow(depth=2)) optim.momentum=0.9 "

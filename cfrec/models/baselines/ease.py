@@ -16,9 +16,9 @@ import torch
 
 from cfrec.data.sparse import to_torch_csr
 from cfrec.data.split import Split
-from cfrec.device import available_bytes, resolve_device
-from cfrec.evaluation import evaluate
+from cfrec.metrics import evaluate
 from cfrec.models.base import FittedRecommender
+from cfrec.run.device import available_bytes, resolve_device
 
 log = logging.getLogger(__name__)
 

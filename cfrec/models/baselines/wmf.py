@@ -17,8 +17,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from cfrec.data.split import Split
-from cfrec.device import resolve_device
 from cfrec.models.base import FittedRecommender
+from cfrec.run.device import resolve_device
 
 
 class WMF(FittedRecommender):

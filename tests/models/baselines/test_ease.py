@@ -7,7 +7,7 @@ import torch
 from cfrec.data.protocol import liang_split
 from cfrec.data.readers import read_interactions
 from cfrec.data.split import Split
-from cfrec.evaluation import evaluate
+from cfrec.metrics import evaluate
 from cfrec.models.baselines import EASE, Popularity
 from cfrec.models.baselines.ease import EASEMemoryError, check_memory
 from cfrec.reference import ndcg_binary_at_k_batch

@@ -8,7 +8,7 @@ import torch
 from cfrec.data.protocol import liang_split
 from cfrec.data.readers import read_interactions
 from cfrec.data.split import Split
-from cfrec.evaluation import evaluate
+from cfrec.metrics import evaluate
 from cfrec.models.baselines import WMF
 from tests.conftest import random_binary
 

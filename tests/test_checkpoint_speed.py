@@ -66,8 +66,9 @@ def test_crash_between_two_last_writes_replays_to_identical_metrics(tmp_path, ca
 
 
 class SlowEpochs(pl.Callback):
-    """Makes every epoch last at least `seconds` (a real dataset's epoch against a tiny checkpoint), and records
-    the epoch that last.ckpt holds when each epoch starts."""
+    """Makes every epoch last at least `seconds`, and at least 40 times the run's last write of last.ckpt (a real
+    dataset's epoch against its checkpoint, on a machine with any disk), and records the epoch that last.ckpt holds
+    when each epoch starts."""
 
     def __init__(self, out: Path, seconds: float):
         self.out, self.seconds, self.last_at_start = out, seconds, []
@@ -78,7 +79,8 @@ class SlowEpochs(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if batch_idx == 0:
-            time.sleep(self.seconds)
+            writes = [cb._last_write_s for cb in trainer.callbacks if isinstance(cb, RunCheckpoint)]
+            time.sleep(max([self.seconds, *(40 * w for w in writes)]))
 
 
 def test_last_is_written_at_every_epoch_end_where_that_is_cheap(tmp_path, cache, reference):

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from cfrec.config import flatten
 from cfrec.data.fingerprint import protocol, split_key
 
 if TYPE_CHECKING:
@@ -48,13 +49,6 @@ def resolve(keys: Sequence[Key]) -> list[Key]:
     return resolved
 
 
-def _flat(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return out
-
-
 def _describe(key: str, value: Any) -> str:
     """One protocol setting as a reader of the report says it (`190 held out`, `threshold 3.5`, `seed=1`)."""
     if key == "heldout_users":
@@ -75,7 +69,7 @@ def split_labels(splits: Sequence[Key]) -> dict[Key, str]:
     """A readable name for each split of one dataset name: the protocol settings that differ between them,
     then their counts, then their fingerprints, as far as needed to tell them apart."""
     name = str(splits[0][0])
-    settings = {s: _flat(json.loads(s[1])) for s in splits}
+    settings = {s: {k: v for k, v in flatten(json.loads(s[1])).items() if v != {}} for s in splits}
     keys = sorted({k for flat in settings.values() for k in flat})
     differ = [k for k in keys if len({json.dumps(f.get(k)) for f in settings.values()}) > 1]
     parts = {s: [_describe(k, settings[s].get(k)) for k in differ] for s in splits}

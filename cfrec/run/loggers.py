@@ -31,6 +31,7 @@ from cfrec.errors import ConfigError
 from cfrec.io import atomic_write_bytes
 from cfrec.run import wandb_offline
 from cfrec.run.naming import override_values, swept_keys
+from cfrec.run.record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,6 @@ class WandbSummary(pl.Callback):
     which already holds the test metrics; does nothing without a W&B logger."""
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from cfrec.run.record import RunRecord
-
         records = [cb for cb in trainer.callbacks if isinstance(cb, RunRecord)]
         history = records[0].history if records else None
         loggers = [lg for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]

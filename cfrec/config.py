@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,20 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def setting_changes(stored: Mapping[str, Any], current: Mapping[str, Any],
+                    agree: Callable[[str, Any, Any], bool] | None = None) -> list[str]:
+    """`key: stored -> current` for each setting that differs, by dotted key. A key absent on one side, or an empty
+    node, counts as null, so an option added to cfrec since (null, off by default) changes nothing; `agree(key, a, b)`
+    says where two values count as the same anyway (a β cap within tolerance, a key that may move)."""
+    old, new = flatten(stored), flatten(current)
+    diffs = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = (None if v == {} else v for v in (old.get(key), new.get(key)))
+        if a != b and not (agree and agree(key, a, b)):
+            diffs.append(f"{key}: {a!r} -> {b!r}")
+    return diffs
 
 
 def preset_anneal_fraction(total_anneal_steps: int | None, preset_fraction: float | None) -> float | None:

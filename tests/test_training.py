@@ -246,7 +246,7 @@ def test_fingerprint_changes_name_each_setting_and_let_a_new_null_option_pass():
     assert fingerprint_changes(older, {**stored, "dataset": {}}) == []
     changed = {"model": {"lr": 0.01, "encoder": {"dropout": 0.5}, "output_bias": "log_odds"}, "seed": 1}
     assert fingerprint_changes(stored, changed) == ["model.lr: 0.001 -> 0.01",
-                                                    "model.output_bias: '<absent>' -> 'log_odds'"]
+                                                    "model.output_bias: None -> 'log_odds'"]
 
 
 def test_datamodule_restores_the_epoch_its_loader_starts_at(tmp_path):

@@ -9,10 +9,11 @@ is an *incomplete* run (still running, killed, or crashed before anything was wr
 
 A run's `variant` (a name given on the command line to a controlled run of a row, e.g. `variant=bias_init`)
 makes it a row of its own, `<row>[<variant>]`; so does `tune` (the keys of a grid over the row's own settings,
-e.g. `tune=model.l2`), which names it by their values, `<row>[l2=0.001]`. The row of a run is otherwise, in
-order: the `row` key of its config (set by `conf/row/<name>.yaml`), the `row` group choice, or the row file
-its choices and model settings match (`cfrec.report.rows.derive_row`), so that hand-written sweeps such as
-`model=mult beta=zero likelihood=logistic` still land on the paper's "Logistic" row.
+e.g. `tune=model.l2`), which names it by their values, `<row>[l2=0.001]`. Otherwise the row is the one the run
+names (the `row` key that `conf/row/<name>.yaml` sets, or the `row` group choice), with a note where a
+command-line override changed what that file fixes; a run that names no row is the row file whose model, parts
+and settings equal its own, else `<nearest row>[k=v,...]` (`cfrec.report.rows.derive_row`), so that hand-written
+sweeps such as `model=mult beta=zero likelihood=logistic` still land on the paper's "Logistic" row.
 """
 
 from __future__ import annotations

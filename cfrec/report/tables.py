@@ -28,7 +28,7 @@ from cfrec.report.formatting import (
 )
 from cfrec.report.groups import Group, runs_cell
 from cfrec.report.paper import METRICS, PaperRow
-from cfrec.report.rows import row_label, row_order
+from cfrec.report.rows import row_label, row_order, table_rows
 
 TABLE_TITLES = {"table2": "Table 2", "table3": "Table 3", "extended": "Extended baselines"}
 PAPER_TABLES = ("table2", "table3")  # the tables of the ICTIR'22 paper, in its order
@@ -74,13 +74,16 @@ class Section:
 def build_sections(groups: dict[tuple[str, str], Group], paper: list[PaperRow],
                    reference_dataset: str | None = None,
                    tables: list[str] | None = None) -> list[Section]:
-    """The paper's tables holding any row that ran (all of that table's rows, in its order), then the
-    models outside them; one section per dataset."""
+    """The paper's tables holding any row that ran (all of that table's published rows in its order, then the rows
+    that ran whose file tags them with it), then the models outside them; one section per dataset."""
     by_table: dict[str, list[str]] = {}
     for p in paper:
         if p.table in PAPER_TABLES and p.model not in by_table.setdefault(p.table, []):
             by_table[p.table].append(p.model)
     ran_labels = {g.runs[0].label if g.runs else row_label(g.row) for g in groups.values()}
+    for table in PAPER_TABLES:  # a row of the user's own, tagged `tables: [table3]`, joins Table 3
+        by_table[table] += [label for name in table_rows(table) if (label := row_label(name)) in ran_labels
+                            and label not in by_table[table]]
     if tables is None:  # a table is shown when a row only it has ran; a shared row (Mult-VAE) picks the first
         tables = [t for t in PAPER_TABLES
                   if any(lab in by_table.get(t, []) and sum(lab in by_table.get(u, []) for u in PAPER_TABLES) == 1

@@ -22,7 +22,7 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from cfrec.config import flatten
+from cfrec.config import setting_changes
 from cfrec.errors import ConfigError, DataError
 from cfrec.io import atomic_write_bytes
 from cfrec.run.per_user import FILENAME as PER_USER_FILE
@@ -53,18 +53,11 @@ def run_fingerprint(cfg: DictConfig, counts: dict[str, Any]) -> dict[str, Any]:
 
 
 def fingerprint_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """`key: old -> new` for each setting that differs; a key absent on one side counts as null, so an option
-    added to cfrec after the checkpoint was written, null (off) by default, does not block its resumption; nor do
-    the resume-free dataset keys that a checkpoint written before they were freed still holds."""
-    old, new = flatten(stored), flatten(current)
+    """`key: old -> new` for each setting that differs (`cfrec.config.setting_changes`: an option added to cfrec
+    after the checkpoint was written, null by default, does not block its resumption); nor do the resume-free
+    dataset keys that a checkpoint written before they were freed still holds."""
     free = tuple(f"dataset.{k}" for k in _RESUME_FREE_DATASET_KEYS)  # also where an older checkpoint holds them
-    return [f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}"
-            for k in sorted(old.keys() | new.keys()) if _set(old.get(k)) != _set(new.get(k)) and not k.startswith(free)]
-
-
-def _set(value: Any) -> Any:
-    """A setting as compared: an empty node counts as absent (null), as an absent key does."""
-    return None if value == {} else value
+    return setting_changes(stored, current, agree=lambda key, a, b: key.startswith(free))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

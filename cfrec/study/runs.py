@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cfrec.config import CONFIG_DIR, flatten
+from cfrec.config import CONFIG_DIR, setting_changes
 from cfrec.errors import ConfigError
 from cfrec.study.record import read_json
 from cfrec.study.settings import Settings, Variant
@@ -208,17 +208,12 @@ def expected(runs: Sequence[PlannedRun]) -> dict[str, dict[str, Any]]:
 
 
 def changes(stored: Mapping[str, Any], wanted: Mapping[str, Any], beta_tolerance: float) -> list[str]:
-    """`key: stored -> wanted` for each value that differs (a key absent on one side counts as null, so an option
-    added to cfrec since, null by default, does not orphan a run); β caps within `beta_tolerance` agree."""
-    old, new = flatten(stored), flatten(wanted)
-    diffs = []
-    for key in sorted(old.keys() | new.keys()):
-        a, b = (None if v == {} else v for v in (old.get(key), new.get(key)))
+    """`key: stored -> wanted` for each value that differs (`cfrec.config.setting_changes`: a key absent on one side
+    counts as null, so an option added to cfrec since does not orphan a run); β caps within `beta_tolerance` agree."""
+    def close_caps(key: str, a: Any, b: Any) -> bool:
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
-        if a == b or (key.endswith("beta.cap") and numbers and abs(a - b) <= beta_tolerance):
-            continue
-        diffs.append(f"{key}: {a!r} -> {b!r}")
-    return diffs
+        return key.endswith("beta.cap") and numbers and abs(a - b) <= beta_tolerance
+    return setting_changes(stored, wanted, agree=close_caps)
 
 
 def duration(seconds: float) -> str:

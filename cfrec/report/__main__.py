@@ -7,8 +7,9 @@ Wilcoxon per metric), claims.csv (one line per claim of conf/claims.yaml × data
 tuning.csv (each row's grid points and the setting chosen on validation users), hyperparameters.csv (one line
 per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
 beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model), the PNG plots,
-and fragments/ (per dataset: the claims table, the claim rows' seeds and the beyond-accuracy tables, for
-hand-written pages to include with `python -m cfrec.report.include`).
+and fragments/ (the verdicts of every dataset at a glance; per dataset: the claims table, its sensitivity, the
+claim rows' seeds and the beyond-accuracy tables, for hand-written pages to include with
+`python -m cfrec.report.include`).
 The claims and the thresholds that decide them come from conf/claims.yaml (`--claims FILE` for another);
 the methods are described in docs/statistics.md.
 Exit status 0 even when runs failed (they are listed); 2, with one line `error: ...` and nothing written, when

@@ -259,6 +259,28 @@ def claims_table(checks: list[Check], claims: ClaimSet | None = None) -> str:
     return "\n".join(out)
 
 
+def summary_table(checks: list[Check]) -> str:
+    """The verdicts at a glance: one line per claim, one column per dataset holding Δ relative to the row compared
+    with, the 95 % CI of the difference (seeds + users) and the verdict (README's claims table)."""
+    datasets = dataset_order({c.dataset for c in checks})
+    claims = list({c.claim.id: c.claim for c in checks}.values())
+    cell = {(c.claim.id, c.dataset): c for c in checks}
+    out = ["| Claim | " + " | ".join(dataset_label(d) for d in datasets) + " |", "|---|" + "---|" * len(datasets)]
+    for claim in claims:
+        reading = " *(cfrec's reading)*" if claim.reading == "cfrec" else f" (§{claim.section})"
+        cells = []
+        for dataset in datasets:
+            c = cell.get((claim.id, dataset))
+            if c is None or c.estimate is None or math.isnan(c.estimate.diff):
+                cells.append(c.verdict if c is not None else "–")
+                continue
+            low, high = c.estimate.ci()
+            verdict = f"**{c.verdict}**" if c.verdict in VERDICTS else c.verdict
+            cells.append(f"{_percent(c.relative)} [{number(low, sign=True)}, {number(high, sign=True)}]: {verdict}")
+        out.append(f"| {claim.text}{reading} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def sensitivity_table(checks: list[Check], claims: ClaimSet | None = None, dataset: str | None = None) -> str:
     """How each verdict moves: at each margin and each line of the sensitivity grid (the other threshold preset),
     without Holm, and with Holm over all datasets; a verdict that differs from the preset one is in bold. The

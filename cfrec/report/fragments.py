@@ -1,7 +1,7 @@
-"""Per-dataset pieces of the report, written as files under `OUT/fragments/` so that hand-written pages
-include them (`python -m cfrec.report.include`) instead of copying numbers: the claims table, the table of how its
-verdicts move with the thresholds, each claim row's seeds (test NDCG@100, epochs run, best epoch) and the
-beyond-accuracy tables."""
+"""Pieces of the report, written as files under `OUT/fragments/` so that hand-written pages include them
+(`python -m cfrec.report.include`) instead of copying numbers: the verdicts of every dataset at a glance and, per
+dataset, the claims table, the table of how its verdicts move with the thresholds, each claim row's seeds (test
+NDCG@100, epochs run, best epoch) and the beyond-accuracy tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cfrec.io import atomic_write_bytes
 from cfrec.report.beyond import beyond_tables, by_dataset
-from cfrec.report.claims import Check, claims_table, sensitivity_table
+from cfrec.report.claims import Check, claims_table, sensitivity_table, summary_table
 from cfrec.report.claimset import ClaimSet, load_claims
 from cfrec.report.formatting import METRIC_LABELS, number
 from cfrec.report.groups import Group
@@ -37,11 +37,11 @@ def seeds_table(groups: dict[tuple[str, str], Group], dataset: str, claims: Clai
 
 def write_fragments(out: Path, checks: list[Check], groups: dict[tuple[str, str], Group],
                     claims: ClaimSet | None = None) -> list[Path]:
-    """`claims_<dataset>.md`, `sensitivity_<dataset>.md`, `seeds_<dataset>.md` and `beyond_<dataset>.md` under
-    `out/fragments/`, for each dataset that has them; returns the paths written."""
+    """`claims.md` (every dataset) and `claims_<dataset>.md`, `sensitivity_<dataset>.md`, `seeds_<dataset>.md` and
+    `beyond_<dataset>.md` under `out/fragments/`, for each dataset that has them; returns the paths written."""
     folder = out / "fragments"
     folder.mkdir(parents=True, exist_ok=True)
-    pieces: dict[str, str] = {}
+    pieces: dict[str, str] = {"claims.md": summary_table(checks)} if checks else {}
     for dataset in dict.fromkeys(c.dataset for c in checks):
         pieces[f"claims_{dataset}.md"] = claims_table([c for c in checks if c.dataset == dataset], claims)
         pieces[f"sensitivity_{dataset}.md"] = sensitivity_table(checks, claims, dataset=dataset)

@@ -31,6 +31,20 @@ def test_each_dataset_gets_its_own_claims_and_seeds_fragment(tmp_path: Path):
     assert seeds[3].startswith("| Multinomial | 0.4400 (s1) |")
 
 
+def test_the_summary_fragment_has_a_line_per_claim_and_a_column_per_dataset(tmp_path: Path):
+    root, out = tmp_path / "sweep", tmp_path / "report"
+    _two_datasets(root)
+    assert report_main([str(root), "--out", str(out), "--no-plots"]) == 0
+    lines = (out / "fragments" / "claims.md").read_text().splitlines()
+    assert lines[0] == "| Claim | citeulike-a | ml-1m-implicit |"  # the report's order of datasets
+    multinomial = next(line for line in lines if line.startswith("| Multinomial on a par with Mult-VAE (§4.4) |"))
+    cite, ml1m = multinomial.split(" | ")[1:3]
+    # Δ / mean(Mult-VAE): (0.440 - 0.4515) / 0.4515 and (0.260 - 0.2715) / 0.2715, then the CI and a verdict
+    assert ml1m.startswith("-2.5 % [-0.") and cite.startswith("-4.2 % [-0.") and "]: " in ml1m
+    assert any(line.startswith("| Multinomial slightly below Mult-VAE *(cfrec's reading)* |") for line in lines)
+    assert all(line.count(" | ") == 2 for line in lines if line.startswith("| ") and "---" not in line)
+
+
 def test_include_replaces_a_blocks_text_by_its_file_and_leaves_the_rest(tmp_path: Path):
     (tmp_path / "frag.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
     page = tmp_path / "page.md"

@@ -8,8 +8,8 @@ tuning.csv (each row's grid points and the setting chosen on validation users), 
 per dataset × model: settings, epochs, fit time), runs.csv (one line per run),
 beyond.csv (coverage, Gini, popularity and NDCG@100 by activity quintile per dataset × model), the PNG plots,
 and fragments/ (the verdicts of every dataset at a glance; per dataset: the claims table, its sensitivity, the
-claim rows' seeds and the beyond-accuracy tables, for hand-written pages to include with
-`python -m cfrec.report.include`).
+claim rows' seeds, the controlled runs' comparisons and the beyond-accuracy tables, for hand-written pages to
+include with `python -m cfrec.report.include`).
 The claims and the thresholds that decide them come from conf/claims.yaml (`--claims FILE` for another);
 the methods are described in docs/statistics.md.
 Exit status 0 even when runs failed (they are listed); 2, with one line `error: ...` and nothing written, when
@@ -78,7 +78,7 @@ def report(roots: list[str | Path], out: str | Path | None = None, split: str = 
              "runs.csv": runs_csv(runs)}
     for name, text in files.items():
         atomic_write_bytes(out / name, text.encode("utf-8"))
-    write_fragments(out, checks, groups, claimset)
+    write_fragments(out, checks, groups, claimset, comparisons)
     return markdown
 
 

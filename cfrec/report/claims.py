@@ -197,11 +197,13 @@ def check_claims(groups: dict[tuple[str, str], Group], comparisons: list[Compari
 
 # ---------------------------------------------------------------------------------------------- tables and CSV
 
-def _p(p: float) -> str:
+def p_cell(p: float) -> str:
+    """A p-value as the tables show it: 3 decimals, or 2 significant digits below 0.001."""
     return "–" if math.isnan(p) else f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
-def _percent(x: float, digits: int = 1) -> str:
+def percent(x: float, digits: int = 1) -> str:
+    """A share as a signed percentage, `-3.3 %`."""
     return "–" if math.isnan(x) else f"{x * 100:+.{digits}f} %"
 
 
@@ -212,7 +214,7 @@ def _share(x: float) -> str:
 
 def _paper_relative(claim: Claim) -> str:
     """`−1.9 % / −1.6 % / −5.1 %`: the paper's Δ / mean(against) on ML-20M, Netflix and MSD."""
-    return " / ".join(_percent(a / b - 1) if b else "–"
+    return " / ".join(percent(a / b - 1) if b else "–"
                       for a, b in (claim.paper.get(d, (math.nan, math.nan)) for d in PAPER_DATASETS))
 
 
@@ -245,16 +247,16 @@ def claims_table(checks: list[Check], claims: ClaimSet | None = None) -> str:
         e, d = c.estimate, c.decision
         if e is not None and not math.isnan(e.diff):
             low, high = e.ci()
-            delta = f"{number(e.diff, sign=True)} ({_percent(c.relative)})"
-            ci, p = f"[{number(low, sign=True)}, {number(high, sign=True)}]", _p(e.p)
+            delta = f"{number(e.diff, sign=True)} ({percent(c.relative)})"
+            ci, p = f"[{number(low, sign=True)}, {number(high, sign=True)}]", p_cell(e.p)
         else:
             delta = ci = p = "–"
-        users = f"{_p(c.comparison.p_ttest)} / {_p(c.comparison.p_wilcoxon)}" if c.comparison else "–"
+        users = f"{p_cell(c.comparison.p_ttest)} / {p_cell(c.comparison.p_wilcoxon)}" if c.comparison else "–"
         verdict = f"**{c.verdict}**" if c.verdict in VERDICTS else c.verdict
         out.append(f"| {_claim_cell(c.claim)} | {c.claim.section} | “{c.claim.quote}” | {_paper_relative(c.claim)} "
                    f"| {dataset_label(c.dataset)} | {_side(c.model, claims.metric)} vs "
                    f"{_side(c.reference, claims.metric)} | {delta} | {ci} | {p} "
-                   f"| {_p(d.p_claim)} → {_p(d.p_claim_holm)} | {users} | {_equivalence(c, t.margin, t.alpha)} "
+                   f"| {p_cell(d.p_claim)} → {p_cell(d.p_claim_holm)} | {users} | {_equivalence(c, t.margin, t.alpha)} "
                    f"| {verdict} | {'; '.join(c.caveats) or '–'} |")
     return "\n".join(out)
 
@@ -276,7 +278,7 @@ def summary_table(checks: list[Check]) -> str:
                 continue
             low, high = c.estimate.ci()
             verdict = f"**{c.verdict}**" if c.verdict in VERDICTS else c.verdict
-            cells.append(f"{_percent(c.relative)} [{number(low, sign=True)}, {number(high, sign=True)}]: {verdict}")
+            cells.append(f"{percent(c.relative)} [{number(low, sign=True)}, {number(high, sign=True)}]: {verdict}")
         out.append(f"| {claim.text}{reading} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -361,9 +363,9 @@ def controlled_table(comparisons: list[Comparison], metric: str) -> str:
     for c in lines:
         low, high = c.seed_aware_ci_low, c.seed_aware_ci_high
         out.append(f"| {dataset_label(c.dataset)} | {row_label(c.row_a)} | {row_label(c.row_b)} "
-                   f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({_percent(c.relative)}) "
-                   f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {_p(c.p_seed_aware)} "
-                   f"| {_p(c.p_ttest)} | {c.equivalence} |")
+                   f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({percent(c.relative)}) "
+                   f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {p_cell(c.p_seed_aware)} "
+                   f"| {p_cell(c.p_ttest)} | {c.equivalence} |")
     return "\n".join(out)
 
 

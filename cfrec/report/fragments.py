@@ -1,19 +1,22 @@
 """Pieces of the report, written as files under `OUT/fragments/` so that hand-written pages include them
 (`python -m cfrec.report.include`) instead of copying numbers: the verdicts of every dataset at a glance and, per
 dataset, the claims table, the table of how its verdicts move with the thresholds, each claim row's seeds (test
-NDCG@100, epochs run, best epoch) and the beyond-accuracy tables."""
+NDCG@100, epochs run, best epoch), the controlled runs' comparisons and the beyond-accuracy tables."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from cfrec.io import atomic_write_bytes
 from cfrec.report.beyond import beyond_tables, by_dataset
-from cfrec.report.claims import Check, claims_table, sensitivity_table, summary_table
+from cfrec.report.claims import Check, claims_table, p_cell, percent, sensitivity_table, summary_table
 from cfrec.report.claimset import ClaimSet, load_claims
 from cfrec.report.formatting import METRIC_LABELS, number
 from cfrec.report.groups import Group
-from cfrec.report.rows import REFERENCE, row_label
+from cfrec.report.paired import Comparison
+from cfrec.report.rows import REFERENCE, is_variant, row_label
 
 
 def seeds_table(groups: dict[tuple[str, str], Group], dataset: str, claims: ClaimSet | None = None) -> str:
@@ -35,10 +38,30 @@ def seeds_table(groups: dict[tuple[str, str], Group], dataset: str, claims: Clai
     return "\n".join(out)
 
 
+def variants_table(comparisons: Sequence[Comparison], dataset: str, metric: str) -> str:
+    """Every comparison of `metric` on `dataset` that involves a controlled run (`<row>[<variant>]`), as the
+    claims are tested (seed-aware CI and p, TOST) but outside the claims family: no Holm, no verdict. "" if none."""
+    lines = [c for c in comparisons if c.dataset == dataset and c.metric == metric
+             and (is_variant(c.row_a) or is_variant(c.row_b))]
+    if not lines:
+        return ""
+    margin = next((c.equivalence_margin for c in lines if not math.isnan(c.equivalence_margin)), math.nan)
+    out = [f"| Comparison ({METRIC_LABELS.get(metric, metric)}) | Δ (relative) | 95 % CI (seeds + users) | p "
+           f"| Equivalence ±{'–' if math.isnan(margin) else f'{margin * 100:.4g} %'} |", "|---|---|---|---|---|"]
+    for c in lines:
+        relative = c.diff / c.mean_b if c.mean_b else math.nan
+        out.append(f"| {row_label(c.row_a)} − {row_label(c.row_b)} | {number(c.diff, sign=True)} ({percent(relative)}) "
+                   f"| [{number(c.seed_aware_ci_low, sign=True)}, {number(c.seed_aware_ci_high, sign=True)}] "
+                   f"| {p_cell(c.p_seed_aware)} | {c.equivalence or '–'} |")
+    return "\n".join(out)
+
+
 def write_fragments(out: Path, checks: list[Check], groups: dict[tuple[str, str], Group],
-                    claims: ClaimSet | None = None) -> list[Path]:
-    """`claims.md` (every dataset) and `claims_<dataset>.md`, `sensitivity_<dataset>.md`, `seeds_<dataset>.md` and
-    `beyond_<dataset>.md` under `out/fragments/`, for each dataset that has them; returns the paths written."""
+                    claims: ClaimSet | None = None, comparisons: Sequence[Comparison] = ()) -> list[Path]:
+    """`claims.md` (every dataset) and `claims_<dataset>.md`, `sensitivity_<dataset>.md`, `seeds_<dataset>.md`,
+    `variants_<dataset>.md` and `beyond_<dataset>.md` under `out/fragments/`, for each dataset that has them;
+    returns the paths written."""
+    claims = claims if claims is not None else load_claims()
     folder = out / "fragments"
     folder.mkdir(parents=True, exist_ok=True)
     pieces: dict[str, str] = {"claims.md": summary_table(checks)} if checks else {}
@@ -46,6 +69,9 @@ def write_fragments(out: Path, checks: list[Check], groups: dict[tuple[str, str]
         pieces[f"claims_{dataset}.md"] = claims_table([c for c in checks if c.dataset == dataset], claims)
         pieces[f"sensitivity_{dataset}.md"] = sensitivity_table(checks, claims, dataset=dataset)
         pieces[f"seeds_{dataset}.md"] = seeds_table(groups, dataset, claims)
+    for dataset in dict.fromkeys(c.dataset for c in comparisons):
+        if table := variants_table(comparisons, dataset, claims.metric):
+            pieces[f"variants_{dataset}.md"] = table
     for dataset, rows in by_dataset(groups):
         if tables := beyond_tables(dataset, rows):
             pieces[f"beyond_{dataset}.md"] = tables

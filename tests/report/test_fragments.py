@@ -8,6 +8,7 @@ import pytest
 
 from cfrec.report.__main__ import main as report_main
 from cfrec.report.include import IncludeError, main, refresh
+from tests.report.test_paired import write_per_user
 from tests.report.test_report import write_run
 
 
@@ -43,6 +44,27 @@ def test_the_summary_fragment_has_a_line_per_claim_and_a_column_per_dataset(tmp_
     assert ml1m.startswith("-2.5 % [-0.") and cite.startswith("-4.2 % [-0.") and "]: " in ml1m
     assert any(line.startswith("| Multinomial slightly below Mult-VAE *(cfrec's reading)* |") for line in lines)
     assert all(line.count(" | ") == 2 for line in lines if line.startswith("| ") and "---" not in line)
+
+
+def test_controlled_runs_get_a_fragment_of_their_comparisons_beside_the_claims(tmp_path: Path):
+    root, out = tmp_path / "sweep", tmp_path / "report"
+    users = [f"u{i}" for i in range(40)]
+    arms = (("mult_vae", None, 0.0), ("mult_vae", "bias_init", 0.01), ("logistic", "bias_init", 0.02))
+    for row, variant, lift in arms:
+        for seed in (1, 2):
+            run = write_run(root / f"{row}-{variant}_s{seed}", dataset="ml-1m-implicit", seed=seed, row=row,
+                            config={"variant": variant} if variant else None)
+            # each user's lift varies around `lift` (users i % 4 = 0..3 equally often: the mean lift is exact)
+            write_per_user(run, {u: 0.3 + 0.005 * (i % 7) + lift * (1 + 0.1 * (i % 4 - 1.5)) + 0.001 * seed
+                                 for i, u in enumerate(users)})
+    assert report_main([str(root), "--out", str(out), "--no-plots"]) == 0
+    lines = (out / "fragments" / "variants_ml-1m-implicit.md").read_text().splitlines()
+    assert lines[0].startswith("| Comparison (NDCG@100) | Δ (relative) |") and lines[0].endswith("| Equivalence ±2 % |")
+    cells = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in lines[2:]}
+    assert cells["Logistic [bias_init] − Mult-VAE"].startswith("+0.0200 (+")
+    assert cells["Logistic [bias_init] − Mult-VAE [bias_init]"].startswith("+0.0100 (+")
+    assert not any(name.startswith("Mult-VAE −") for name in cells)  # the row itself against itself: not a variant
+    assert not (out / "fragments" / "variants_citeulike-a.md").exists()
 
 
 def test_include_replaces_a_blocks_text_by_its_file_and_leaves_the_rest(tmp_path: Path):

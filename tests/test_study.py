@@ -364,6 +364,14 @@ def test_the_acceptance_command_on_a_delimited_file_and_another_split_refused(tm
     assert "study complete: nothing to train, the report is up to date" in second
     assert {p: p.stat().st_mtime_ns for p in study.rglob("metrics.json")} == before
     assert json.loads((study / "study.json").read_text()) == record
+    stale = {**record, "stages": {**record["stages"], "report": {**record["stages"]["report"], "commit": "0" * 40}}}
+    (study / "study.json").write_text(json.dumps(stale))  # a report that another commit of cfrec wrote
+    written = (study / "report" / "claims.csv").stat().st_mtime_ns
+    assert "the report is up to date" not in _study(tmp_path, *args).stdout  # rewritten, nothing trained
+    assert (study / "report" / "claims.csv").stat().st_mtime_ns > written
+    assert {p: p.stat().st_mtime_ns for p in study.rglob("metrics.json")} == before
+    record = json.loads((study / "study.json").read_text())
+    assert record["stages"]["report"]["commit"] != "0" * 40  # this commit's report now
 
     other = [a.replace("heldout_users=50", "heldout_users=40") for a in args]
     refused = _study(tmp_path, *other, code=2)  # the same folder, another split: its β and runs are not shared

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from cfrec.config import check_config
 from cfrec.errors import ConfigError
+from cfrec.run.provenance import code_version
 from cfrec.study.launch import launch
 from cfrec.study.record import (
     acquire,
@@ -178,18 +179,21 @@ class Study:
         return states
 
     def report(self, states: Sequence[RunState]) -> bool:
-        """Stage 4: the report over the runs (and the β search), unless the last one covered these same runs;
-        whether it was written."""
+        """Stage 4: the report over the runs (and the β search), unless the last one covered these same runs and
+        was written by this commit of cfrec (another commit may report them otherwise); whether it was written."""
         from cfrec.report import report
 
         names = sorted(s.run.path for s in states if s.state == DONE)
         out = self.directory / "report"
         last = self.record["stages"].get("report") or {}
-        if not names or (not self.launched and last.get("runs") == names and (out / "claims.csv").is_file()):
+        commit = code_version()["commit"]
+        if not names or (not self.launched and last.get("runs") == names and last.get("commit") == commit
+                         and (out / "claims.csv").is_file()):
             return False
         search = self.directory / "beta_search"
         report([self.directory / "runs", *([search] if (search / "metrics.json").is_file() else [])], out=out)
-        self.record["stages"]["report"] = {"done": stamp() if len(names) == len(states) else None, "runs": names}
+        self.record["stages"]["report"] = {"done": stamp() if len(names) == len(states) else None, "runs": names,
+                                           "commit": commit}
         self.save()
         log.info("report: %s (claims.csv, comparisons.csv)", out / "report.md")
         return True

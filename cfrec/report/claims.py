@@ -27,7 +27,7 @@ from cfrec.report.collect import Run
 from cfrec.report.formatting import METRIC_LABELS, csv_number, dataset_label, dataset_order, number
 from cfrec.report.groups import Group, runs_cell
 from cfrec.report.paired import Comparison, environment, versions
-from cfrec.report.rows import row_label
+from cfrec.report.rows import is_variant, row_label
 from cfrec.report.stats import Estimate, from_means, holm
 
 STILL_IMPROVING = 0.9  # a run whose best epoch is past this share of its epochs (no early stop) may be under-trained
@@ -197,13 +197,11 @@ def check_claims(groups: dict[tuple[str, str], Group], comparisons: list[Compari
 
 # ---------------------------------------------------------------------------------------------- tables and CSV
 
-def p_cell(p: float) -> str:
-    """A p-value as the tables show it: 3 decimals, or 2 significant digits below 0.001."""
+def _p(p: float) -> str:
     return "–" if math.isnan(p) else f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
-def percent(x: float, digits: int = 1) -> str:
-    """A share as a signed percentage, `-3.3 %`."""
+def _percent(x: float, digits: int = 1) -> str:
     return "–" if math.isnan(x) else f"{x * 100:+.{digits}f} %"
 
 
@@ -214,7 +212,7 @@ def _share(x: float) -> str:
 
 def _paper_relative(claim: Claim) -> str:
     """`−1.9 % / −1.6 % / −5.1 %`: the paper's Δ / mean(against) on ML-20M, Netflix and MSD."""
-    return " / ".join(percent(a / b - 1) if b else "–"
+    return " / ".join(_percent(a / b - 1) if b else "–"
                       for a, b in (claim.paper.get(d, (math.nan, math.nan)) for d in PAPER_DATASETS))
 
 
@@ -247,16 +245,16 @@ def claims_table(checks: list[Check], claims: ClaimSet | None = None) -> str:
         e, d = c.estimate, c.decision
         if e is not None and not math.isnan(e.diff):
             low, high = e.ci()
-            delta = f"{number(e.diff, sign=True)} ({percent(c.relative)})"
-            ci, p = f"[{number(low, sign=True)}, {number(high, sign=True)}]", p_cell(e.p)
+            delta = f"{number(e.diff, sign=True)} ({_percent(c.relative)})"
+            ci, p = f"[{number(low, sign=True)}, {number(high, sign=True)}]", _p(e.p)
         else:
             delta = ci = p = "–"
-        users = f"{p_cell(c.comparison.p_ttest)} / {p_cell(c.comparison.p_wilcoxon)}" if c.comparison else "–"
+        users = f"{_p(c.comparison.p_ttest)} / {_p(c.comparison.p_wilcoxon)}" if c.comparison else "–"
         verdict = f"**{c.verdict}**" if c.verdict in VERDICTS else c.verdict
         out.append(f"| {_claim_cell(c.claim)} | {c.claim.section} | “{c.claim.quote}” | {_paper_relative(c.claim)} "
                    f"| {dataset_label(c.dataset)} | {_side(c.model, claims.metric)} vs "
                    f"{_side(c.reference, claims.metric)} | {delta} | {ci} | {p} "
-                   f"| {p_cell(d.p_claim)} → {p_cell(d.p_claim_holm)} | {users} | {_equivalence(c, t.margin, t.alpha)} "
+                   f"| {_p(d.p_claim)} → {_p(d.p_claim_holm)} | {users} | {_equivalence(c, t.margin, t.alpha)} "
                    f"| {verdict} | {'; '.join(c.caveats) or '–'} |")
     return "\n".join(out)
 
@@ -278,7 +276,7 @@ def summary_table(checks: list[Check]) -> str:
                 continue
             low, high = c.estimate.ci()
             verdict = f"**{c.verdict}**" if c.verdict in VERDICTS else c.verdict
-            cells.append(f"{percent(c.relative)} [{number(low, sign=True)}, {number(high, sign=True)}]: {verdict}")
+            cells.append(f"{_percent(c.relative)} [{number(low, sign=True)}, {number(high, sign=True)}]: {verdict}")
         out.append(f"| {claim.text}{reading} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -352,20 +350,25 @@ def provenance_notes(checks: list[Check]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def controlled_table(comparisons: list[Comparison], metric: str) -> str:
+def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | None = None) -> str:
     """The like-for-like comparisons of controlled variants (`a[v]` against `b[v]`, `a[v]` against `a`) on the
-    claims' metric: Δ with the seed-aware CI and p, the users-only p and the equivalence outcome; "" when none."""
-    lines = [c for c in comparisons if c.metric == metric and "[" in c.row_a]
+    claims' metric, outside the claims family (no Holm, no verdict): Δ with the seed-aware CI and p, the users-only p
+    and the equivalence outcome; on one `dataset` (without its column) or all; "" when none."""
+    lines = [c for c in comparisons if c.metric == metric and is_variant(c.row_a)
+             and (dataset is None or c.dataset == dataset)]
     if not lines:
         return ""
-    out = ["| Dataset | Row | Against | Seeds | Δ (relative) | 95 % CI (seeds + users) | p | Users only: p t "
-           "| Equivalence |", "|---|---|---|---|---|---|---|---|---|"]
+    head = ["Row", "Against", "Seeds", "Δ (relative)", "95 % CI (seeds + users)", "p", "Users only: p t",
+            "Equivalence"]
+    head = head if dataset else ["Dataset", *head]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in lines:
         low, high = c.seed_aware_ci_low, c.seed_aware_ci_high
-        out.append(f"| {dataset_label(c.dataset)} | {row_label(c.row_a)} | {row_label(c.row_b)} "
-                   f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({percent(c.relative)}) "
-                   f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {p_cell(c.p_seed_aware)} "
-                   f"| {p_cell(c.p_ttest)} | {c.equivalence} |")
+        where = "" if dataset else f"| {dataset_label(c.dataset)} "
+        out.append(f"{where}| {row_label(c.row_a)} | {row_label(c.row_b)} "
+                   f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({_percent(c.relative)}) "
+                   f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {_p(c.p_seed_aware)} "
+                   f"| {_p(c.p_ttest)} | {c.equivalence} |")
     return "\n".join(out)
 
 

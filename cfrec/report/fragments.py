@@ -5,18 +5,17 @@ NDCG@100, epochs run, best epoch), the controlled runs' comparisons and the beyo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from cfrec.io import atomic_write_bytes
 from cfrec.report.beyond import beyond_tables, by_dataset
-from cfrec.report.claims import Check, claims_table, p_cell, percent, sensitivity_table, summary_table
+from cfrec.report.claims import Check, claims_table, controlled_table, sensitivity_table, summary_table
 from cfrec.report.claimset import ClaimSet, load_claims
 from cfrec.report.formatting import METRIC_LABELS, number
 from cfrec.report.groups import Group
 from cfrec.report.paired import Comparison
-from cfrec.report.rows import REFERENCE, is_variant, row_label
+from cfrec.report.rows import REFERENCE, row_label
 
 
 def seeds_table(groups: dict[tuple[str, str], Group], dataset: str, claims: ClaimSet | None = None) -> str:
@@ -38,24 +37,6 @@ def seeds_table(groups: dict[tuple[str, str], Group], dataset: str, claims: Clai
     return "\n".join(out)
 
 
-def variants_table(comparisons: Sequence[Comparison], dataset: str, metric: str) -> str:
-    """Every comparison of `metric` on `dataset` that involves a controlled run (`<row>[<variant>]`), as the
-    claims are tested (seed-aware CI and p, TOST) but outside the claims family: no Holm, no verdict. "" if none."""
-    lines = [c for c in comparisons if c.dataset == dataset and c.metric == metric
-             and (is_variant(c.row_a) or is_variant(c.row_b))]
-    if not lines:
-        return ""
-    margin = next((c.equivalence_margin for c in lines if not math.isnan(c.equivalence_margin)), math.nan)
-    out = [f"| Comparison ({METRIC_LABELS.get(metric, metric)}) | Δ (relative) | 95 % CI (seeds + users) | p "
-           f"| Equivalence ±{'–' if math.isnan(margin) else f'{margin * 100:.4g} %'} |", "|---|---|---|---|---|"]
-    for c in lines:
-        relative = c.diff / c.mean_b if c.mean_b else math.nan
-        out.append(f"| {row_label(c.row_a)} − {row_label(c.row_b)} | {number(c.diff, sign=True)} ({percent(relative)}) "
-                   f"| [{number(c.seed_aware_ci_low, sign=True)}, {number(c.seed_aware_ci_high, sign=True)}] "
-                   f"| {p_cell(c.p_seed_aware)} | {c.equivalence or '–'} |")
-    return "\n".join(out)
-
-
 def write_fragments(out: Path, checks: list[Check], groups: dict[tuple[str, str], Group],
                     claims: ClaimSet | None = None, comparisons: Sequence[Comparison] = ()) -> list[Path]:
     """`claims.md` (every dataset) and `claims_<dataset>.md`, `sensitivity_<dataset>.md`, `seeds_<dataset>.md`,
@@ -70,7 +51,7 @@ def write_fragments(out: Path, checks: list[Check], groups: dict[tuple[str, str]
         pieces[f"sensitivity_{dataset}.md"] = sensitivity_table(checks, claims, dataset=dataset)
         pieces[f"seeds_{dataset}.md"] = seeds_table(groups, dataset, claims)
     for dataset in dict.fromkeys(c.dataset for c in comparisons):
-        if table := variants_table(comparisons, dataset, claims.metric):
+        if table := controlled_table(list(comparisons), claims.metric, dataset):
             pieces[f"variants_{dataset}.md"] = table
     for dataset, rows in by_dataset(groups):
         if tables := beyond_tables(dataset, rows):

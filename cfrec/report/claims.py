@@ -27,7 +27,7 @@ from cfrec.report.collect import Run
 from cfrec.report.formatting import METRIC_LABELS, csv_number, dataset_label, dataset_order, number
 from cfrec.report.groups import Group, runs_cell
 from cfrec.report.paired import Comparison, environment, versions
-from cfrec.report.rows import is_variant, row_label
+from cfrec.report.rows import row_label
 from cfrec.report.stats import Estimate, from_means, holm
 
 STILL_IMPROVING = 0.9  # a run whose best epoch is past this share of its epochs (no early stop) may be under-trained
@@ -354,7 +354,7 @@ def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | 
     """The like-for-like comparisons of controlled variants (`a[v]` against `b[v]`, `a[v]` against `a`) on the
     claims' metric, outside the claims family (no Holm, no verdict): Δ with the seed-aware CI and p, the users-only p
     and the equivalence outcome; on one `dataset` (without its column) or all; "" when none."""
-    lines = [c for c in comparisons if c.metric == metric and is_variant(c.row_a)
+    lines = [c for c in comparisons if c.metric == metric and "[" in c.row_a
              and (dataset is None or c.dataset == dataset)]
     if not lines:
         return ""

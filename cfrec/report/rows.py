@@ -220,13 +220,6 @@ def derive_row(choices: dict[str, Any], config: dict[str, Any] | None = None, pr
     return _named(model, {**moved, **_differences(settings, _composed(model, parts, {}))})
 
 
-def is_variant(name: str) -> bool:
-    """Whether a row name is a controlled run of a row, `<row>[<variant>]` (`mult_vae[bias_init]`), not a grid point
-    (`vae_reg[l2=0.001]`) or a run's own settings."""
-    _, sep, rest = name.partition("[")
-    return bool(sep) and rest.endswith("]") and "=" not in rest
-
-
 def _reads_as_settings(rest: str) -> bool:
     """Whether `rest` of `<row>[rest]` is a run's own settings (`prior.n_components=50`, `prior=standard`), not a
     variant's name (`bias_init`) or a grid point of the row (`l2=0.001`)."""

@@ -353,7 +353,8 @@ def provenance_notes(checks: list[Check]) -> list[str]:
 def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | None = None) -> str:
     """The like-for-like comparisons of controlled variants (`a[v]` against `b[v]`, `a[v]` against `a`) on the
     claims' metric, outside the claims family (no Holm, no verdict): Δ with the seed-aware CI and p, the users-only p
-    and the equivalence outcome; on one `dataset` (without its column) or all; "" when none."""
+    and the equivalence outcome, then a line for each comparison whose runs come from different code versions or
+    precisions; on one `dataset` (without its column) or all; "" when none."""
     lines = [c for c in comparisons if c.metric == metric and "[" in c.row_a
              and (dataset is None or c.dataset == dataset)]
     if not lines:
@@ -369,6 +370,13 @@ def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | 
                    f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({_percent(c.relative)}) "
                    f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {_p(c.p_seed_aware)} "
                    f"| {_p(c.p_ttest)} | {c.equivalence} |")
+    mixed = [(c, what, v) for c in lines for what, v in (("code versions", c.code_versions),
+                                                          ("precisions", c.precisions)) if ";" in v]
+    if mixed:
+        out.append("")
+        out += [f"- {where}{row_label(c.row_a)} against {row_label(c.row_b)}: runs from different {what} "
+                f"({v.replace(';', ', ')})" for c, what, v in mixed
+                for where in ["" if dataset else f"{dataset_label(c.dataset)}, "]]
     return "\n".join(out)
 
 

@@ -156,7 +156,8 @@ def test_the_sensitivity_table_marks_each_verdict_that_moves_with_a_threshold():
                         "| holds | holds | holds |")
 
 
-def _provenance(commit: str | None, dirty: bool | None, precision: str = "32-true") -> dict:
+def provenance_extra(commit: str | None, dirty: bool | None, precision: str = "32-true") -> dict:
+    """metrics.json's `provenance` of a run made by `commit` (dirty or not) at `precision`, as `extra` of write_run."""
     return {"provenance": {"code": {"commit": commit, "dirty": dirty, "version": "0.3.0"}, "torch": "2.13",
                            "lightning": "2.6.6", "python": "3.11", "precision": precision, "device": "cpu"}}
 
@@ -167,9 +168,10 @@ def test_runs_of_different_code_are_listed_and_warned_about(tmp_path: Path):
     root, out = tmp_path / "sweep", tmp_path / "out"
     rng = np.random.default_rng(0)
     users = {str(i): v for i, v in enumerate(rng.uniform(0.3, 0.5, 50))}
-    runs = [("mult_vae", 1, _provenance("a" * 40, False)), ("mult_vae", 2, _provenance("a" * 40, True)),
-            ("sivae", 1, _provenance("b" * 40, False, "bf16-mixed")), ("sivae", 2, {}),
-            ("multinomial", 1, _provenance("c" * 40, False)), ("multinomial", 2, _provenance("c" * 40, False))]
+    runs = [("mult_vae", 1, provenance_extra("a" * 40, False)), ("mult_vae", 2, provenance_extra("a" * 40, True)),
+            ("sivae", 1, provenance_extra("b" * 40, False, "bf16-mixed")), ("sivae", 2, {}),
+            ("multinomial", 1, provenance_extra("c" * 40, False)),
+            ("multinomial", 2, provenance_extra("c" * 40, False))]
     for row, seed, extra in runs:
         write_per_user(write_run(root / f"{row}{seed}", dataset="ml-1m-implicit", row=row, seed=seed, extra=extra),
                        {u: v + 0.001 * seed for u, v in users.items()})

@@ -8,6 +8,7 @@ import pytest
 
 from cfrec.report.__main__ import main as report_main
 from cfrec.report.include import IncludeError, main, refresh
+from tests.report.test_claims import provenance_extra
 from tests.report.test_paired import write_per_user
 from tests.report.test_report import write_run
 
@@ -49,11 +50,13 @@ def test_the_summary_fragment_has_a_line_per_claim_and_a_column_per_dataset(tmp_
 def test_controlled_runs_get_a_fragment_of_their_comparisons_beside_the_claims(tmp_path: Path):
     root, out = tmp_path / "sweep", tmp_path / "report"
     users = [f"u{i}" for i in range(40)]
+    # the rows from commit aaaaaaa, the controlled runs from bbbbbbb
     arms = (("mult_vae", None, 0.0), ("mult_vae", "bias_init", 0.01), ("logistic", "bias_init", 0.02))
     for row, variant, lift in arms:
         for seed in (1, 2):
             run = write_run(root / f"{row}-{variant}_s{seed}", dataset="ml-1m-implicit", seed=seed, row=row,
-                            config={"variant": variant} if variant else None)
+                            config={"variant": variant} if variant else None,
+                            extra=provenance_extra(("b" if variant else "a") * 40, False))
             # each user's lift varies around `lift` (users i % 4 = 0..3 equally often: the mean lift is exact)
             write_per_user(run, {u: 0.3 + 0.005 * (i % 7) + lift * (1 + 0.1 * (i % 4 - 1.5)) + 0.001 * seed
                                  for i, u in enumerate(users)})
@@ -61,10 +64,14 @@ def test_controlled_runs_get_a_fragment_of_their_comparisons_beside_the_claims(t
     lines = (out / "fragments" / "variants_ml-1m-implicit.md").read_text().splitlines()
     assert lines[0] == ("| Row | Against | Seeds | Δ (relative) | 95 % CI (seeds + users) | p | Users only: p t "
                         "| Equivalence |")  # no dataset column: the fragment is one dataset's
-    cells = {tuple(line.split(" | ")[:2]): line.split(" | ")[3] for line in lines[2:]}
+    table, notes = lines[:lines.index("")], lines[lines.index("") + 1:]
+    cells = {tuple(line.split(" | ")[:2]): line.split(" | ")[3] for line in table[2:]}
     assert cells["| Logistic [bias_init]", "Mult-VAE"].startswith("+0.0200 (+")
     assert cells["| Logistic [bias_init]", "Mult-VAE [bias_init]"].startswith("+0.0100 (+")
     assert not any(row == "| Mult-VAE" for row, _ in cells)  # only the controlled runs' comparisons
+    # a variant against its own row mixes the two commits; like for like, both arms share one
+    assert notes == [f"- {row} [bias_init] against Mult-VAE: runs from different code versions (aaaaaaa, bbbbbbb)"
+                     for row in ("Logistic", "Mult-VAE")]
     assert not (out / "fragments" / "variants_citeulike-a.md").exists()
 
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -198,13 +199,16 @@ def test_sigkill_then_same_command_resumes_to_identical_metrics_with_one_best_an
 
 
 def test_resume_message_counts_epochs_as_the_epoch_lines_do(tmp_path, cache, caplog):
-    """"resuming from ... (end of epoch N, ...)" is followed by the line of epoch N+1 (both counted from 1)."""
+    """"resuming from ... (end of epoch N, ...)" is followed by the line of epoch N+1 (both counted from 1); the
+    run's own checkpoints raise no "directory not empty" warning."""
     out = tmp_path / "run"
     with pytest.raises(Crash.Stop):
         train(out, cache, callbacks=[Crash(epoch=2, batch=1)])
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="cfrec"):
+    with caplog.at_level(logging.INFO, logger="cfrec"), warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
         train(out, cache)
+    assert not [w for w in raised if "exists and is not empty" in str(w.message)]
     lines = [r.getMessage() for r in caplog.records if r.name in ("cfrec.run.checkpoints", "cfrec.run.progress")]
     resumed = next(i for i, line in enumerate(lines) if line.startswith("resuming from"))
     assert "(end of epoch 2, step 8)" in lines[resumed], lines[resumed]

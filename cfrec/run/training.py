@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,10 @@ def fit_neural(cfg: DictConfig, model: CFModule, dm: CFDataModule, out: Path,
         resume_logs(loggers, checkpoint_epoch(resume) if resume else -1)  # csv/metrics.csv, W&B: the epochs kept
         # weights_only=False: these are the run's own checkpoints, and a model's hparams may hold OmegaConf
         # containers, which torch>=2.6's default weights-only unpickler refuses
-        trainer.fit(model, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=False)
+        with warnings.catch_warnings():
+            if resume:  # the folder holds this run's own checkpoints: Lightning's "not empty" warning is noise
+                warnings.filterwarnings("ignore", r"Checkpoint directory .* exists and is not empty")
+            trainer.fit(model, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=False)
         # read before the best checkpoint is loaded below, which may restore the callbacks' state (early stopping's)
         epochs = int(trainer.current_epoch)
         schedule = getattr(model, "beta", None)

@@ -21,12 +21,14 @@ from omegaconf import OmegaConf
 from cfrec.config import CONFIG_DIR, PROJECT_ROOT, check_config, compose_config
 from cfrec.errors import ConfigError
 from cfrec.report import claims
+from cfrec.study import stages
 from cfrec.study.launch import quoted
 from cfrec.study.record import LOCK, acquire, in_process_runs, queued_runs, release
 from cfrec.study.runs import CONFLICT, DONE, FAILED, RUNNING, TODO, PlannedRun, RunState, annealing, expected, inspect
 from cfrec.study.runs import plan as plan_runs
 from cfrec.study.settings import Settings, Variant, fixed_changes, launcher_overrides, read_settings
 from cfrec.study.split import fingerprint_changes
+from cfrec.study.stages import runs_stage
 from cfrec.study.status import time_left
 
 TINY = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "dataset.heldout_users=50", "logger=none"]
@@ -267,6 +269,15 @@ def test_only_a_killed_commands_cluster_jobs_may_still_be_queued():
     assert queued_runs({"launcher": "submitit_slurm", "runs": runs, "ended": "2026-01-01 00:00:00"}) == frozenset()
     assert queued_runs({"launcher": "basic", "runs": runs}) == frozenset()  # in-process: dead with the command
     assert in_process_runs({"launcher": "basic", "runs": runs}) == frozenset(runs)
+
+
+def test_the_runs_stage_is_done_again_when_more_runs_are_planned(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(stages, "stamp", lambda: "now")
+    first = {"started": "then", "planned": 4, "finished": 4, "done": "then"}
+    assert runs_stage(first, 4, 4)["done"] == "then"  # a rerun finds it done: the stamp is kept
+    assert runs_stage(first, 6, 4)["done"] is None  # seeds added: not done while they train
+    assert runs_stage(first, 6, 6) == {"started": "then", "planned": 6, "finished": 6, "done": "now"}
+    assert runs_stage({"started": "then", "done": None}, 4, 4)["done"] == "now"
 
 
 def test_a_folder_in_use_by_a_running_study_command_is_refused(tmp_path: Path):

@@ -108,6 +108,14 @@ def _search_result(directory: Path, run: PlannedRun, steps: int) -> dict[str, An
             "curve": {"beta": betas, "ndcg@100": ndcgs}}
 
 
+def runs_stage(last: dict[str, Any], planned: int, finished: int) -> dict[str, Any]:
+    """study.json's stage 3 once `finished` of `planned` runs are done: `done` stamped when they are all done, kept
+    from `last` only when it was done for as many runs (more seeds or variants make it a stage done again)."""
+    kept = last.get("done") if last.get("planned") == planned else None
+    return {**last, "planned": planned, "finished": finished,
+            "done": (kept or stamp()) if finished == planned else None}
+
+
 @dataclass
 class Study:
     """One command's study: its folder, settings, record, and how it launches jobs."""
@@ -170,11 +178,8 @@ class Study:
             self.save()
             self.launch(todo, self.directory / "runs")
             states = survey(self.directory, self.settings, self.record, self.dead, self.queued).runs
-        finished = [s for s in states if s.state == DONE]
-        last = self.record["stages"].get("runs", {})
-        complete = len(finished) == len(states)
-        self.record["stages"]["runs"] = {**last, "planned": len(states), "finished": len(finished),
-                                         "done": (last.get("done") or stamp()) if complete else None}
+        finished = sum(s.state == DONE for s in states)
+        self.record["stages"]["runs"] = runs_stage(self.record["stages"].get("runs", {}), len(states), finished)
         self.save()
         return states
 

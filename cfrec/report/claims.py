@@ -372,11 +372,11 @@ def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | 
                    f"| {_p(c.p_ttest)} | {c.equivalence} |")
     mixed = [(c, what, v) for c in lines for what, v in (("code versions", c.code_versions),
                                                           ("precisions", c.precisions)) if ";" in v]
-    if mixed:
-        out.append("")
-        out += [f"- {where}{row_label(c.row_a)} against {row_label(c.row_b)}: runs from different {what} "
-                f"({v.replace(';', ', ')})" for c, what, v in mixed
-                for where in ["" if dataset else f"{dataset_label(c.dataset)}, "]]
+    out += [""] if mixed else []
+    for c, what, v in mixed:
+        where = "" if dataset else f"{dataset_label(c.dataset)}, "
+        out.append(f"- {where}{row_label(c.row_a)} against {row_label(c.row_b)}: runs from different {what} "
+                   f"({v.replace(';', ', ')})")
     return "\n".join(out)
 
 

@@ -324,6 +324,13 @@ def datasets_table(checks: list[Check]) -> str:
     return "\n".join(out)
 
 
+def mixed_versions(codes: str, precisions: str) -> str:
+    """`different code versions (a, b) and different precisions (x, y)` for the `;`-joined labels of runs compared
+    that are not all one (`paired.versions`), "" when the code and the precision are each one."""
+    return " and ".join(f"different {what} ({v.replace(';', ', ')})"
+                        for what, v in (("code versions", codes), ("precisions", precisions)) if ";" in v)
+
+
 def provenance_notes(checks: list[Check]) -> list[str]:
     """The versions behind the comparisons of each dataset (code, precision, torch / Lightning, device), and
     warnings: comparisons across code versions or precisions, and runs without a recorded version."""
@@ -335,12 +342,8 @@ def provenance_notes(checks: list[Check]) -> list[str]:
         out.append(f"- {dataset_label(dataset)}: code {code}; precision {precision}; libraries {libraries}; "
                    f"device {device}.")
     for c in run:
-        codes, precisions = c.versions
-        if ";" in codes or ";" in precisions:
-            out.append(f"- **{dataset_label(c.dataset)}, {c.claim.text}**: the runs compared come from "
-                       + " and ".join(f"different {what} ({v.replace(';', ', ')})"
-                                      for what, v in (("code versions", codes), ("precisions", precisions))
-                                      if ";" in v))
+        if mixed := mixed_versions(*c.versions):
+            out.append(f"- **{dataset_label(c.dataset)}, {c.claim.text}**: the runs compared come from {mixed}")
     pairs = {(c.dataset, c.claim.row, c.claim.against): c.versions[0] for c in run}
     unknown = [p for p, codes in pairs.items() if "unknown" in codes]
     if unknown:
@@ -354,7 +357,7 @@ def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | 
     """The like-for-like comparisons of controlled variants (`a[v]` against `b[v]`, `a[v]` against `a`) on the
     claims' metric, outside the claims family (no Holm, no verdict): Δ with the seed-aware CI and p, the users-only p
     and the equivalence outcome, then a line for each comparison whose runs come from different code versions or
-    precisions; on one `dataset` (without its column) or all; "" when none."""
+    precisions (`mixed_versions`); on one `dataset` (without its column) or all; "" when none."""
     lines = [c for c in comparisons if c.metric == metric and "[" in c.row_a
              and (dataset is None or c.dataset == dataset)]
     if not lines:
@@ -370,13 +373,11 @@ def controlled_table(comparisons: list[Comparison], metric: str, dataset: str | 
                    f"| {c.n_seeds_a} vs {c.n_seeds_b} | {number(c.diff, sign=True)} ({_percent(c.relative)}) "
                    f"| [{number(low, sign=True)}, {number(high, sign=True)}] | {_p(c.p_seed_aware)} "
                    f"| {_p(c.p_ttest)} | {c.equivalence} |")
-    mixed = [(c, what, v) for c in lines for what, v in (("code versions", c.code_versions),
-                                                          ("precisions", c.precisions)) if ";" in v]
+    mixed = [(c, text) for c in lines if (text := mixed_versions(c.code_versions, c.precisions))]
     out += [""] if mixed else []
-    for c, what, v in mixed:
+    for c, text in mixed:
         where = "" if dataset else f"{dataset_label(c.dataset)}, "
-        out.append(f"- {where}{row_label(c.row_a)} against {row_label(c.row_b)}: runs from different {what} "
-                   f"({v.replace(';', ', ')})")
+        out.append(f"- {where}{row_label(c.row_a)} against {row_label(c.row_b)}: runs from {text}")
     return "\n".join(out)
 
 
